@@ -1,0 +1,311 @@
+"""JSON API of the registration service: parse (schema) → call logic → dump (schema)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from flask import Response, current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from services.registration import logic
+from services.registration.app import db, organiser_auth
+from services.registration.models import Registration
+from services.registration.schemas import (
+    AddSessionIn,
+    EventIn,
+    EventOut,
+    RegistrationCreated,
+    RegistrationIn,
+    RegistrationListArgs,
+    RegistrationOut,
+    ResendLinkIn,
+    SeatOut,
+    SessionIn,
+    SessionOut,
+    SessionPatch,
+)
+from shared.auth import ParticipantTokens
+from shared.web import error, limiter, participant_claim
+
+REGISTER_LIMIT = "30 per minute;300 per hour"
+RESEND_LIMIT = "5 per minute;30 per hour"
+
+events_bp = Blueprint("events", __name__, url_prefix="/api/v1/events", description="Programme")
+registrations_bp = Blueprint(
+    "registrations", __name__, url_prefix="/api/v1", description="Registrations"
+)
+blueprints = [events_bp, registrations_bp]
+ORGANISER = [{"organiser": []}]
+PARTICIPANT = [{"participant": []}]
+
+
+def run(call: Any, *args: Any) -> Any:
+    """Call logic; turn its rule errors into HTTP errors (the transaction is rolled back)."""
+    try:
+        return call(*args)
+    except logic.RuleError as rule:
+        db.session.rollback()
+        error(rule.status, rule.message, rule.field)
+
+
+def tokens() -> ParticipantTokens:
+    tokens: ParticipantTokens = current_app.extensions["participant_tokens"]
+    return tokens
+
+
+def manage_token(registration: Registration) -> str:
+    return tokens().sign(registration.id, registration.token_version)
+
+
+_COMPUTED = ("seats_left", "waitlist_length")
+
+
+def session_row(session: Any, waitlist_length: int) -> dict[str, Any]:
+    row = {c: getattr(session, c) for c in SessionOut().fields if c not in _COMPUTED}
+    seats_left = None if session.capacity is None else max(session.capacity - session.seats_taken, 0)
+    row.update(seats_left=seats_left, waitlist_length=waitlist_length)
+    return row
+
+
+# --- programme -------------------------------------------------------------------------------
+
+
+@events_bp.route("")
+class Events(MethodView):
+    @events_bp.response(200, EventOut(many=True))
+    def get(self) -> Any:
+        """List events."""
+        from sqlalchemy import select
+
+        from services.registration.models import Event
+
+        return db.session.scalars(select(Event).order_by(Event.starts_on)).all()
+
+    @organiser_auth.required
+    @events_bp.arguments(EventIn)
+    @events_bp.response(201, EventOut)
+    @events_bp.doc(security=ORGANISER)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Create an event (organiser)."""
+        event = run(logic.create_event, db.session, data)
+        db.session.commit()
+        return event
+
+
+@events_bp.route("/<slug>")
+class EventDetail(MethodView):
+    @events_bp.response(200, EventOut)
+    def get(self, slug: str) -> Any:
+        """One event."""
+        return run(logic.get_event, db.session, slug)
+
+
+@events_bp.route("/<slug>/sessions")
+class Sessions(MethodView):
+    @events_bp.response(200, SessionOut(many=True))
+    def get(self, slug: str) -> Any:
+        """The programme, with seats taken, seats left and waiting-list length."""
+        event = run(logic.get_event, db.session, slug)
+        return [session_row(s, n) for s, n in logic.programme(db.session, event)]
+
+    @organiser_auth.required
+    @events_bp.arguments(SessionIn)
+    @events_bp.response(201, SessionOut)
+    @events_bp.doc(security=ORGANISER)
+    def post(self, data: dict[str, Any], slug: str) -> Any:
+        """Add a session (organiser); capacity null means unlimited."""
+        event = run(logic.get_event, db.session, slug)
+        session = run(logic.create_session, db.session, event, data)
+        db.session.commit()
+        return session_row(session, 0)
+
+
+@events_bp.route("/<slug>/sessions/<code>")
+class SessionDetail(MethodView):
+    @events_bp.response(200, SessionOut)
+    def get(self, slug: str, code: str) -> Any:
+        """One session."""
+        event = run(logic.get_event, db.session, slug)
+        rows = dict((s.code, (s, n)) for s, n in logic.programme(db.session, event))
+        if code not in rows:
+            error(404, f"No session {code!r} in {slug!r}.")
+        return session_row(*rows[code])
+
+    @organiser_auth.required
+    @events_bp.arguments(SessionPatch)
+    @events_bp.response(200, SessionOut)
+    @events_bp.doc(security=ORGANISER)
+    def patch(self, changes: dict[str, Any], slug: str, code: str) -> Any:
+        """Edit a session (organiser); raising capacity promotes from the waiting list."""
+        event = run(logic.get_event, db.session, slug)
+        session = run(logic.get_session, db.session, event, code)
+        run(logic.update_session, db.session, event, session, changes)
+        db.session.commit()
+        waiting = dict((s.code, n) for s, n in logic.programme(db.session, event))
+        return session_row(session, waiting[code])
+
+
+# --- registrations ---------------------------------------------------------------------------
+
+
+@registrations_bp.route("/events/<slug>/registrations")
+class Registrations(MethodView):
+    @limiter.limit(REGISTER_LIMIT)
+    @registrations_bp.arguments(RegistrationIn)
+    @registrations_bp.response(201, RegistrationCreated)
+    def post(self, data: dict[str, Any], slug: str) -> Any:
+        """Register for the event and claim seats; full sessions put you on their waiting list."""
+        event = run(logic.get_event, db.session, slug)
+        registration, seats = run(logic.register, db.session, event, data)
+        db.session.commit()
+        return {
+            "id": registration.id,
+            "manage_token": manage_token(registration),
+            "sessions": [vars(seat) for seat in seats],
+        }
+
+    @organiser_auth.required
+    @registrations_bp.arguments(RegistrationListArgs, location="query")
+    @registrations_bp.response(200, RegistrationOut(many=True))
+    @registrations_bp.doc(security=ORGANISER)
+    def get(self, args: dict[str, Any], slug: str) -> Any:
+        """All registrations (organiser); `?format=csv` for a spreadsheet."""
+        event = run(logic.get_event, db.session, slug)
+        rows = [registration_out(r) for r in logic.registrations_for(db.session, event)]
+        if args["format"] == "csv":
+            return csv_response(rows, f"{slug}-registrations.csv")
+        return rows
+
+
+def registration_out(registration: Registration) -> dict[str, Any]:
+    data = logic.export(db.session, registration)
+    return {**data["registration"], "sessions": data["sessions"]}
+
+
+CSV_COLUMNS = [
+    "id", "name", "email", "organisation", "city", "country", "role", "language", "status",
+    "created_at", "confirmed", "waitlisted",
+]  # fmt: skip
+
+
+def csv_rows(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        seats = row["sessions"]
+        writer.writerow(
+            {
+                **{k: _csv_safe(v) for k, v in row.items()},
+                "confirmed": " ".join(s["code"] for s in seats if s["status"] == "confirmed"),
+                "waitlisted": " ".join(
+                    f"{s['code']}#{s['waitlist_position']}"
+                    for s in seats
+                    if s["status"] == "waitlisted"
+                ),
+            }
+        )
+    return out.getvalue()
+
+
+def _csv_safe(value: Any) -> Any:
+    # A cell starting with = + - @ is a formula to a spreadsheet: neutralise it.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
+    return Response(
+        csv_rows(rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@registrations_bp.route("/events/<slug>/registrations/resend-link")
+class ResendLink(MethodView):
+    @limiter.limit(RESEND_LIMIT)
+    @registrations_bp.arguments(ResendLinkIn)
+    @registrations_bp.response(202)
+    def post(self, data: dict[str, Any], slug: str) -> Any:
+        """Email the manage link again; the answer is the same whether the email is known or not."""
+        event = run(logic.get_event, db.session, slug)
+        logic.request_link(db.session, event, data["email"])
+        db.session.commit()
+        return {"message": "If this address is registered, a link is on its way."}
+
+
+def my_registration() -> Registration:
+    claim = participant_claim(tokens())
+    try:
+        return logic.find_registration(db.session, claim.registration_id, claim.token_version)
+    except logic.NotFound:
+        error(401, "This link is no longer valid.")
+
+
+@registrations_bp.route("/registrations/me")
+class Me(MethodView):
+    @registrations_bp.response(200, RegistrationOut)
+    @registrations_bp.doc(security=PARTICIPANT)
+    def get(self) -> Any:
+        """My registration and seats (participant token)."""
+        return registration_out(my_registration())
+
+    @registrations_bp.response(200, RegistrationOut)
+    @registrations_bp.doc(security=PARTICIPANT)
+    def delete(self) -> Any:
+        """Cancel my registration: every seat is released."""
+        registration = my_registration()
+        run(logic.cancel, db.session, registration)
+        db.session.commit()
+        return registration_out(registration)
+
+
+@registrations_bp.route("/registrations/me/sessions")
+class MySessions(MethodView):
+    @registrations_bp.arguments(AddSessionIn)
+    @registrations_bp.response(201, SeatOut)
+    @registrations_bp.doc(security=PARTICIPANT)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Add a session: a seat if one is free, else a place on its waiting list."""
+        registration = my_registration()
+        seat = run(logic.add_session, db.session, registration, data["code"])
+        db.session.commit()
+        return vars(seat)
+
+
+@registrations_bp.route("/registrations/me/sessions/<code>")
+class MySession(MethodView):
+    @registrations_bp.response(204)
+    @registrations_bp.doc(security=PARTICIPANT)
+    def delete(self, code: str) -> Any:
+        """Drop a session; the seat goes to the first on its waiting list."""
+        registration = my_registration()
+        run(logic.drop_session, db.session, registration, code)
+        db.session.commit()
+
+
+@registrations_bp.route("/registrations/me/export")
+class MyExport(MethodView):
+    @registrations_bp.response(200)
+    @registrations_bp.doc(security=PARTICIPANT)
+    def get(self) -> Any:
+        """Everything held on me, as JSON."""
+        registration = my_registration()
+        return {"registration_service": logic.export(db.session, registration)}
+
+
+@registrations_bp.route("/registrations/me/erase")
+class MyErasure(MethodView):
+    @registrations_bp.response(202)
+    @registrations_bp.doc(security=PARTICIPANT)
+    def post(self) -> Any:
+        """Erase me here now, and in every other service as soon as they receive the event."""
+        registration = my_registration()
+        logic.erase(db.session, registration)
+        db.session.commit()
+        return {"message": "Your data has been erased."}

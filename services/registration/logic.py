@@ -1,0 +1,566 @@
+"""Registration rules as plain functions over a DB session: no Flask here.
+
+The seat claim is one conditional UPDATE (`seats_taken < capacity`) judged by its
+row count, so the database, not Python, decides who gets the last place. Every
+change to a session's seats first updates that session's row, which serialises
+concurrent changes to one session (a row lock on PostgreSQL, BEGIN IMMEDIATE on
+SQLite). Sessions are always locked in id order, so two registrations never deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from services.registration.models import (
+    CONFIRMED,
+    WAITLISTED,
+    Event,
+    Outbox,
+    ProgrammeSession,
+    Registration,
+    Seat,
+)
+from shared.contracts import TaskNames
+from shared.db import utcnow
+from shared.outbox import add_event
+
+FEEDBACK_WINDOW = timedelta(days=14)
+
+
+class RuleError(Exception):
+    """A request that is well formed but not allowed now (HTTP 409 unless said otherwise)."""
+
+    status = 409
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(RuleError):
+    """A value the schema could not judge alone (HTTP 422, naming the field)."""
+
+    status = 422
+
+
+class NotFound(RuleError):
+    status = 404
+
+
+# --- programme -------------------------------------------------------------------------------
+
+
+def event_info(event: Event) -> dict[str, Any]:
+    return {
+        "slug": event.slug,
+        "title": event.title,
+        "title_translations": event.title_translations,
+        "city": event.city,
+        "timezone": event.timezone,
+        "starts_on": event.starts_on,
+        "ends_on": event.ends_on,
+        "feedback_closes_at": event.feedback_closes_at,
+    }
+
+
+def session_info(session: ProgrammeSession) -> dict[str, Any]:
+    return {
+        "code": session.code,
+        "title": session.title,
+        "title_translations": session.title_translations,
+        "kind": session.kind,
+        "theme": session.theme,
+        "starts_at": session.starts_at,
+        "ends_at": session.ends_at,
+        "room": session.room,
+        "language": session.language,
+    }
+
+
+def get_event(db: Session, slug: str) -> Event:
+    event = db.scalar(select(Event).where(Event.slug == slug))
+    if event is None:
+        raise NotFound(f"No event {slug!r}.")
+    return event
+
+
+def create_event(db: Session, data: dict[str, Any]) -> Event:
+    if db.scalar(select(Event.id).where(Event.slug == data["slug"])) is not None:
+        raise RuleError(f"An event with slug {data['slug']!r} already exists.", "slug")
+    data = dict(data)
+    if data.get("feedback_closes_at") is None:
+        ends = datetime.combine(data["ends_on"], datetime.min.time(), tzinfo=utcnow().tzinfo)
+        data["feedback_closes_at"] = ends + FEEDBACK_WINDOW + timedelta(days=1)
+    event = Event(**data)
+    db.add(event)
+    db.flush()
+    add_event(db, Outbox, TaskNames.EVENT_PUBLISHED, {"event": event_info(event)})
+    return event
+
+
+def get_session(db: Session, event: Event, code: str) -> ProgrammeSession:
+    session = db.scalar(
+        select(ProgrammeSession).where(
+            ProgrammeSession.event_id == event.id, ProgrammeSession.code == code
+        )
+    )
+    if session is None:
+        raise NotFound(f"No session {code!r} in {event.slug!r}.")
+    return session
+
+
+def _publish_session(db: Session, event: Event, session: ProgrammeSession) -> None:
+    add_event(
+        db,
+        Outbox,
+        TaskNames.SESSION_PUBLISHED,
+        {"event_slug": event.slug, "session": session_info(session), "capacity": session.capacity},
+    )
+
+
+def create_session(db: Session, event: Event, data: dict[str, Any]) -> ProgrammeSession:
+    exists = select(ProgrammeSession.id).where(
+        ProgrammeSession.event_id == event.id, ProgrammeSession.code == data["code"]
+    )
+    if db.scalar(exists) is not None:
+        raise RuleError(f"A session with code {data['code']!r} already exists.", "code")
+    session = ProgrammeSession(event_id=event.id, seats_taken=0, waitlist_counter=0, **data)
+    db.add(session)
+    db.flush()
+    _publish_session(db, event, session)
+    return session
+
+
+def update_session(
+    db: Session, event: Event, session: ProgrammeSession, changes: dict[str, Any]
+) -> list[Seat]:
+    """Apply organiser edits; a larger capacity promotes from the waiting list."""
+    starts = changes.get("starts_at", session.starts_at)
+    ends = changes.get("ends_at", session.ends_at)
+    if ends <= starts:
+        raise InvalidInput("Must be after starts_at.", "ends_at")
+    capacity = changes.get("capacity", session.capacity)
+    if capacity is not None and capacity < session.seats_taken:
+        raise RuleError(
+            f"{session.seats_taken} seats are already taken; cancel seats before lowering "
+            f"the capacity below that.",
+            "capacity",
+        )
+    _lock_session(db, session.id)
+    for key, value in changes.items():
+        setattr(session, key, value)
+    db.flush()
+    promoted = promote_waitlist(db, session)
+    _publish_session(db, event, session)
+    return promoted
+
+
+def programme(db: Session, event: Event) -> list[tuple[ProgrammeSession, int]]:
+    """Every session of the event with its waiting-list length, in time order."""
+    waiting = (
+        select(Seat.session_id, func.count().label("n"))
+        .where(Seat.status == WAITLISTED)
+        .group_by(Seat.session_id)
+        .subquery()
+    )
+    rows = db.execute(
+        select(ProgrammeSession, func.coalesce(waiting.c.n, 0))
+        .outerjoin(waiting, waiting.c.session_id == ProgrammeSession.id)
+        .where(ProgrammeSession.event_id == event.id)
+        .order_by(ProgrammeSession.starts_at, ProgrammeSession.code)
+    ).all()
+    return [(session, int(n)) for session, n in rows]
+
+
+# --- seats -----------------------------------------------------------------------------------
+
+
+def _lock_session(db: Session, session_id: int) -> None:
+    # A no-op UPDATE takes the row lock on PostgreSQL (SQLite holds the write lock already).
+    db.execute(
+        update(ProgrammeSession)
+        .where(ProgrammeSession.id == session_id)
+        .values(seats_taken=ProgrammeSession.seats_taken)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _try_take_seat(db: Session, session_id: int) -> bool:
+    """The atomic claim: one UPDATE that succeeds only while a place is free."""
+    result = db.execute(
+        update(ProgrammeSession)
+        .where(
+            ProgrammeSession.id == session_id,
+            or_(
+                ProgrammeSession.capacity.is_(None),
+                ProgrammeSession.seats_taken < ProgrammeSession.capacity,
+            ),
+        )
+        .values(seats_taken=ProgrammeSession.seats_taken + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _next_waitlist_seq(db: Session, session_id: int) -> int:
+    seq = db.execute(
+        update(ProgrammeSession)
+        .where(ProgrammeSession.id == session_id)
+        .values(waitlist_counter=ProgrammeSession.waitlist_counter + 1)
+        .returning(ProgrammeSession.waitlist_counter)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    return int(seq)
+
+
+def claim_seat(db: Session, registration: Registration, session: ProgrammeSession) -> Seat:
+    now = utcnow()
+    if _try_take_seat(db, session.id):
+        seat = Seat(session_id=session.id, status=CONFIRMED, confirmed_at=now, created_at=now)
+    else:
+        seq = _next_waitlist_seq(db, session.id)
+        seat = Seat(session_id=session.id, status=WAITLISTED, waitlist_seq=seq, created_at=now)
+    seat.session = session
+    registration.seats.append(seat)
+    return seat
+
+
+def waitlist_position(db: Session, seat: Seat) -> int | None:
+    if seat.status != WAITLISTED:
+        return None
+    ahead = db.scalar(
+        select(func.count())
+        .select_from(Seat)
+        .where(
+            Seat.session_id == seat.session_id,
+            Seat.status == WAITLISTED,
+            Seat.waitlist_seq < seat.waitlist_seq,
+        )
+    )
+    return int(ahead or 0) + 1
+
+
+def promote_waitlist(db: Session, session: ProgrammeSession) -> list[Seat]:
+    """Confirm the head of the waiting list while places are free (caller holds the lock)."""
+    promoted: list[Seat] = []
+    while True:
+        head = db.scalar(
+            select(Seat)
+            .where(Seat.session_id == session.id, Seat.status == WAITLISTED)
+            .order_by(Seat.waitlist_seq)
+            .limit(1)
+            .options(selectinload(Seat.registration))
+        )
+        if head is None or not _try_take_seat(db, session.id):
+            break
+        head.status = CONFIRMED
+        head.waitlist_seq = None
+        head.confirmed_at = utcnow()
+        db.flush()
+        promoted.append(head)
+        _seat_event(db, TaskNames.SEAT_PROMOTED, head.registration, head, position=None)
+    db.refresh(session)
+    return promoted
+
+
+def release_seat(db: Session, seat: Seat) -> list[Seat]:
+    """Give a seat back; a freed place goes to the head of the waiting list at once."""
+    session = seat.session
+    _lock_session(db, session.id)
+    was_confirmed = seat.status == CONFIRMED
+    seat.registration.seats.remove(seat)
+    db.flush()
+    if not was_confirmed:
+        return []
+    db.execute(
+        update(ProgrammeSession)
+        .where(ProgrammeSession.id == session.id)
+        .values(seats_taken=ProgrammeSession.seats_taken - 1)
+        .execution_options(synchronize_session=False)
+    )
+    return promote_waitlist(db, session)
+
+
+def check_no_overlap(sessions: Sequence[ProgrammeSession]) -> None:
+    ordered = sorted(sessions, key=lambda s: s.starts_at)
+    for first, second in zip(ordered, ordered[1:], strict=False):
+        if second.starts_at < first.ends_at:
+            raise InvalidInput(
+                f"Sessions {first.code} and {second.code} overlap in time; choose one.",
+                "session_codes",
+            )
+
+
+# --- participant data sent with events -------------------------------------------------------
+
+
+def participant_info(registration: Registration) -> dict[str, Any]:
+    return {
+        "registration_id": registration.id,
+        "email": registration.email,
+        "name": registration.name,
+        "language": registration.language,
+        "token_version": registration.token_version,
+        "organisation": registration.organisation,
+        "city": registration.city,
+        "country": registration.country,
+        "role": registration.role,
+    }
+
+
+def seat_info(seat: Seat, position: int | None) -> dict[str, Any]:
+    return {
+        "session": session_info(seat.session),
+        "status": seat.status,
+        "waitlist_position": position,
+    }
+
+
+def _seat_event(
+    db: Session, name: str, registration: Registration, seat: Seat, position: int | None
+) -> None:
+    add_event(
+        db,
+        Outbox,
+        name,
+        {
+            "event": event_info(registration.event),
+            "participant": participant_info(registration),
+            "seat": seat_info(seat, position),
+        },
+    )
+
+
+# --- registration ----------------------------------------------------------------------------
+
+
+@dataclass
+class SeatResult:
+    code: str
+    status: str
+    waitlist_position: int | None
+
+
+def _check_open(event: Event, now: datetime) -> None:
+    if now < event.registration_opens_at:
+        raise RuleError(f"Registration opens at {event.registration_opens_at.isoformat()}.")
+    if now >= event.registration_closes_at:
+        raise RuleError("Registration for this event is closed.")
+
+
+def _sessions_by_code(
+    db: Session, event: Event, codes: Iterable[str], now: datetime
+) -> list[ProgrammeSession]:
+    wanted = list(dict.fromkeys(codes))
+    found = db.scalars(
+        select(ProgrammeSession)
+        .where(ProgrammeSession.event_id == event.id, ProgrammeSession.code.in_(wanted))
+        .order_by(ProgrammeSession.id)
+    ).all()
+    unknown = sorted(set(wanted) - {s.code for s in found})
+    if unknown:
+        raise InvalidInput(f"Unknown session code(s): {', '.join(unknown)}.", "session_codes")
+    started = [s.code for s in found if s.starts_at <= now]
+    if started:
+        raise RuleError(f"Session(s) already started: {', '.join(started)}.", "session_codes")
+    return list(found)
+
+
+def seat_results(db: Session, seats: Iterable[Seat]) -> list[SeatResult]:
+    return [
+        SeatResult(seat.session.code, seat.status, waitlist_position(db, seat))
+        for seat in sorted(seats, key=lambda s: (s.session.starts_at, s.session.code))
+    ]
+
+
+def register(
+    db: Session, event: Event, data: dict[str, Any], now: datetime | None = None
+) -> tuple[Registration, list[SeatResult]]:
+    """Create a registration and claim its seats; the caller commits."""
+    now = now or utcnow()
+    _check_open(event, now)
+    email = data["email"].strip().lower()
+    if db.scalar(
+        select(Registration.id).where(Registration.event_id == event.id, Registration.email == email)
+    ):
+        raise RuleError("This email address is already registered for this event.", "email")
+    sessions = _sessions_by_code(db, event, data.get("session_codes", []), now)
+    check_no_overlap(sessions)
+    registration = Registration(
+        event=event,
+        email=email,
+        name=data["name"].strip(),
+        organisation=data.get("organisation", "").strip(),
+        city=data.get("city", "").strip(),
+        country=data["country"].upper(),
+        role=data["role"],
+        language=data["language"],
+        consent_at=now,
+        token_version=1,
+        status="active",
+        created_at=now,
+    )
+    db.add(registration)
+    try:
+        db.flush()
+    except IntegrityError:
+        raise RuleError(
+            "This email address is already registered for this event.", "email"
+        ) from None
+    seats = [claim_seat(db, registration, session) for session in sessions]
+    db.flush()
+    results = seat_results(db, seats)
+    add_event(
+        db,
+        Outbox,
+        TaskNames.REGISTERED,
+        {
+            "event": event_info(event),
+            "participant": participant_info(registration),
+            "seats": [
+                seat_info(seat, result.waitlist_position)
+                for seat, result in zip(
+                    sorted(seats, key=lambda s: (s.session.starts_at, s.session.code)),
+                    results,
+                    strict=True,
+                )
+            ],
+        },
+    )
+    return registration, results
+
+
+def find_registration(db: Session, registration_id: str, token_version: int) -> Registration:
+    registration = db.scalar(
+        select(Registration)
+        .where(Registration.id == registration_id)
+        .options(selectinload(Registration.seats).selectinload(Seat.session))
+    )
+    if registration is None or registration.token_version != token_version:
+        raise NotFound("No registration for this link.")
+    return registration
+
+
+def add_session(db: Session, registration: Registration, code: str) -> SeatResult:
+    now = utcnow()
+    event = registration.event
+    _check_open(event, now)
+    (session,) = _sessions_by_code(db, event, [code], now)
+    if any(seat.session_id == session.id for seat in registration.seats):
+        raise RuleError(f"You already have session {code}.", "code")
+    others = [seat.session for seat in registration.seats]
+    try:
+        check_no_overlap([*others, session])
+    except InvalidInput as error:
+        raise RuleError(error.message, "code") from None
+    if registration.status == "cancelled":
+        registration.status, registration.cancelled_at = "active", None
+    seat = claim_seat(db, registration, session)
+    db.flush()
+    position = waitlist_position(db, seat)
+    name = TaskNames.SEAT_CONFIRMED if seat.status == CONFIRMED else TaskNames.SEAT_WAITLISTED
+    _seat_event(db, name, registration, seat, position)
+    return SeatResult(code, seat.status, position)
+
+
+def drop_session(db: Session, registration: Registration, code: str) -> None:
+    seat = next((s for s in registration.seats if s.session.code == code), None)
+    if seat is None:
+        raise NotFound(f"You have no seat in session {code}.")
+    _seat_event(db, TaskNames.SEAT_RELEASED, registration, seat, position=None)
+    release_seat(db, seat)
+
+
+def cancel(db: Session, registration: Registration) -> list[str]:
+    """Cancel everything: every seat is released (and passed on) in this transaction."""
+    if registration.status == "cancelled":
+        raise RuleError("This registration is already cancelled.")
+    released = []
+    for seat in sorted(registration.seats, key=lambda s: s.session_id):
+        released.append(seat.session.code)
+        release_seat(db, seat)
+    registration.status = "cancelled"
+    registration.cancelled_at = utcnow()
+    add_event(
+        db,
+        Outbox,
+        TaskNames.CANCELLED,
+        {
+            "event": event_info(registration.event),
+            "participant": participant_info(registration),
+            "released": released,
+        },
+    )
+    return released
+
+
+def erase(db: Session, registration: Registration) -> None:
+    """Delete everything held on the person and tell the other services to do the same."""
+    for seat in sorted(registration.seats, key=lambda s: s.session_id):
+        release_seat(db, seat)
+    add_event(
+        db,
+        Outbox,
+        TaskNames.ERASED,
+        {"registration_id": registration.id, "event_slug": registration.event.slug},
+    )
+    db.delete(registration)
+
+
+def export(db: Session, registration: Registration) -> dict[str, Any]:
+    seats = seat_results(db, registration.seats)
+    return {
+        "registration": {
+            "id": registration.id,
+            "event": registration.event.slug,
+            "name": registration.name,
+            "email": registration.email,
+            "organisation": registration.organisation,
+            "city": registration.city,
+            "country": registration.country,
+            "role": registration.role,
+            "language": registration.language,
+            "consent_at": registration.consent_at.isoformat(),
+            "status": registration.status,
+            "created_at": registration.created_at.isoformat(),
+            "cancelled_at": (
+                registration.cancelled_at.isoformat() if registration.cancelled_at else None
+            ),
+        },
+        "sessions": [vars(seat) for seat in seats],
+    }
+
+
+def request_link(db: Session, event: Event, email: str) -> bool:
+    """Queue the manage link for an email if it is registered; say nothing either way."""
+    registration = db.scalar(
+        select(Registration).where(
+            Registration.event_id == event.id, Registration.email == email.strip().lower()
+        )
+    )
+    if registration is None:
+        return False
+    add_event(
+        db,
+        Outbox,
+        TaskNames.LINK_REQUESTED,
+        {"event": event_info(event), "participant": participant_info(registration)},
+    )
+    return True
+
+
+def registrations_for(db: Session, event: Event) -> Sequence[Registration]:
+    return db.scalars(
+        select(Registration)
+        .where(Registration.event_id == event.id)
+        .order_by(Registration.created_at, Registration.id)
+        .options(selectinload(Registration.seats).selectinload(Seat.session))
+    ).all()

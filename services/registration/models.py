@@ -1,0 +1,152 @@
+"""The registration service's tables: events, sessions, registrations and their seats."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from shared.auth import OrganiserTokenMixin
+from shared.db import UTCDateTime, new_id, utcnow
+from shared.outbox import OutboxMixin
+
+SESSION_KINDS = ("plenary", "thematic", "panel", "field_visit")
+ROLES = (
+    "elected_official",
+    "local_government",
+    "magistrate",
+    "police_security",
+    "social_worker",
+    "researcher",
+    "civil_society",
+    "national_government",
+    "european_institution",
+    "private_sector",
+    "journalist",
+    "other",
+)
+CONFIRMED = "confirmed"
+WAITLISTED = "waitlisted"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    title_translations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    city: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    languages: Mapped[list[Any]] = mapped_column(default=list)
+    registration_opens_at: Mapped[datetime]
+    registration_closes_at: Mapped[datetime]
+    feedback_closes_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    sessions: Mapped[list[ProgrammeSession]] = relationship(
+        back_populates="event", order_by="ProgrammeSession.starts_at"
+    )
+
+
+class ProgrammeSession(Base):
+    """A plenary, thematic session, panel or field visit; `seats_taken` is the claimed count."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (UniqueConstraint("event_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(300))
+    title_translations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(20))
+    theme: Mapped[str] = mapped_column(String(120))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    room: Mapped[str] = mapped_column(String(200), default="")
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    seats_taken: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    waitlist_counter: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    speakers: Mapped[list[Any]] = mapped_column(default=list)
+    language: Mapped[str] = mapped_column(String(8), default="")
+
+    event: Mapped[Event] = relationship(back_populates="sessions")
+
+    def title_in(self, language: str | None) -> str:
+        return str(self.title_translations.get(language or "", self.title))
+
+
+class Registration(Base):
+    __tablename__ = "registrations"
+    __table_args__ = (UniqueConstraint("event_id", "email"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200))
+    organisation: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(120), default="")
+    country: Mapped[str] = mapped_column(String(2))
+    role: Mapped[str] = mapped_column(String(40))
+    language: Mapped[str] = mapped_column(String(2))
+    consent_at: Mapped[datetime]
+    token_version: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cancelled_at: Mapped[datetime | None]
+
+    event: Mapped[Event] = relationship()
+    seats: Mapped[list[Seat]] = relationship(
+        back_populates="registration", cascade="all, delete-orphan"
+    )
+
+
+class Seat(Base):
+    """One person's place in one session: confirmed, or waitlisted in `waitlist_seq` order."""
+
+    __tablename__ = "seats"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "session_id"),
+        Index("ix_seats_waitlist", "session_id", "status", "waitlist_seq"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registration_id: Mapped[str] = mapped_column(
+        ForeignKey("registrations.id", ondelete="CASCADE"), index=True
+    )
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(12))
+    waitlist_seq: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+
+    registration: Mapped[Registration] = relationship(back_populates="seats")
+    session: Mapped[ProgrammeSession] = relationship()
+
+
+class Outbox(OutboxMixin, Base):
+    pass
+
+
+class OrganiserToken(OrganiserTokenMixin, Base):
+    pass

@@ -1,0 +1,40 @@
+"""The one Celery factory every service uses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from celery import Celery
+from kombu import Queue
+
+from shared.config import Settings
+
+# Long enough for the slowest task (SMTP with retries is re-queued, not held),
+# short enough that a task lost with a crashed worker comes back within minutes.
+VISIBILITY_TIMEOUT_SECONDS = 300
+
+
+def make_celery(
+    name: str, settings: Settings, queues: Sequence[str] = (), include: Sequence[str] = ()
+) -> Celery:
+    app = Celery(name, broker=settings.redis_url, include=list(include))
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=2,
+        task_queues=[Queue(queue) for queue in queues],
+        task_default_queue=queues[0] if queues else "celery",
+        task_create_missing_queues=False,
+        worker_hijack_root_logger=False,
+        enable_utc=True,
+        timezone="UTC",
+    )
+    return app

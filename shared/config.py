@@ -1,0 +1,136 @@
+"""Settings read from the environment and validated once, at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+EMBEDDED_REDIS_PORT = 6390
+
+
+class SettingsError(ValueError):
+    """A setting has a value the project cannot run with; the message names the variable."""
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"must be true or false, got {raw!r}")
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        scheme = urlparse(raw).scheme
+        if not any(scheme == s or scheme.startswith(s + "+") for s in schemes):
+            raise ValueError(f"must be a URL starting with one of {', '.join(schemes)}; got {raw!r}")
+        return raw
+
+    return parse
+
+
+def _text(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return raw
+
+
+def _secret(raw: str) -> str:
+    if len(raw) < 16:
+        raise ValueError("must be at least 16 characters long")
+    return raw
+
+
+def _sqlite_default(service: str) -> str:
+    return f"sqlite:///{ROOT / 'var' / f'{service}.sqlite3'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    registration_port: int = 8001
+    feedback_port: int = 8002
+    notifier_port: int = 8003
+    bind_host: str = "127.0.0.1"
+    redis_url: str = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+    registration_database_url: str = _sqlite_default("registration")
+    feedback_database_url: str = _sqlite_default("feedback")
+    notifier_database_url: str = _sqlite_default("notifier")
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "Security, Democracy & Cities <no-reply@localhost>"
+    secret_key: str = "development-only-secret-key-change-me"
+    organiser_token: str | None = None
+    public_base_url: str = "http://127.0.0.1:8001"
+    rate_limits_enabled: bool = True
+    feedback_invite_delay_seconds: int = 600
+    max_request_bytes: int = 64 * 1024
+
+    @property
+    def redis_is_embedded(self) -> bool:
+        return self.redis_url.endswith(f":{EMBEDDED_REDIS_PORT}/0")
+
+    def database_url(self, service: str) -> str:
+        return str(getattr(self, f"{service}_database_url"))
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "registration_port": _int_in(1, 65535),
+    "feedback_port": _int_in(1, 65535),
+    "notifier_port": _int_in(1, 65535),
+    "bind_host": _text,
+    "redis_url": _url("redis", "rediss", "unix", "memory"),
+    "registration_database_url": _url("sqlite", "postgresql"),
+    "feedback_database_url": _url("sqlite", "postgresql"),
+    "notifier_database_url": _url("sqlite", "postgresql"),
+    "smtp_host": _text,
+    "smtp_port": _int_in(1, 65535),
+    "smtp_user": _text,
+    "smtp_password": str,
+    "smtp_starttls": _bool,
+    "mail_from": _text,
+    "secret_key": _secret,
+    "organiser_token": _secret,
+    "public_base_url": _url("http", "https"),
+    "rate_limits_enabled": _bool,
+    "feedback_invite_delay_seconds": _int_in(0, 30 * 24 * 3600),
+    "max_request_bytes": _int_in(1024, 100 * 1024 * 1024),
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from environment variables (upper-case field names)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for field in fields(Settings):
+        variable = field.name.upper()
+        raw = environ.get(variable)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[field.name] = _PARSERS[field.name](raw)
+        except ValueError as error:
+            raise SettingsError(f"{variable}: {error}") from None
+    return Settings(**values)

@@ -1,0 +1,193 @@
+"""The seam between services: queue names, task names and one schema per message.
+
+The sender dumps with the schema, the receiver loads with it (unknown fields raise).
+No service imports another service's code; this module is all they share.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, fields, validate
+
+LANGUAGES = ("fr", "nl", "en")
+SEAT_STATUSES = ("confirmed", "waitlisted")
+
+
+class Queues:
+    REGISTRATION = "registration"
+    FEEDBACK = "feedback"
+    NOTIFIER = "notifier"
+
+
+class TaskNames:
+    """Each name is both the event a service emits and the task its consumers run."""
+
+    REGISTERED = "registration.registered"
+    SEAT_CONFIRMED = "registration.seat_confirmed"
+    SEAT_WAITLISTED = "registration.seat_waitlisted"
+    SEAT_PROMOTED = "registration.seat_promoted"
+    SEAT_RELEASED = "registration.seat_released"
+    CANCELLED = "registration.cancelled"
+    ERASED = "registration.erased"
+    LINK_REQUESTED = "registration.link_requested"
+    EVENT_PUBLISHED = "programme.event_published"
+    SESSION_PUBLISHED = "programme.session_published"
+
+
+class _Message(Schema):
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+
+class EventInfo(_Message):
+    slug = fields.String(required=True)
+    title = fields.String(required=True)
+    title_translations = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    city = fields.String(required=True)
+    timezone = fields.String(required=True)
+    starts_on = fields.Date(required=True)
+    ends_on = fields.Date(required=True)
+    feedback_closes_at = fields.AwareDateTime(required=True)
+
+
+class SessionInfo(_Message):
+    code = fields.String(required=True)
+    title = fields.String(required=True)
+    title_translations = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    kind = fields.String(required=True)
+    theme = fields.String(required=True)
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+    room = fields.String(load_default="")
+    language = fields.String(load_default="")
+
+
+class Participant(_Message):
+    registration_id = fields.String(required=True)
+    email = fields.Email(required=True)
+    name = fields.String(required=True)
+    language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
+    token_version = fields.Integer(required=True)
+    organisation = fields.String(load_default="")
+    city = fields.String(load_default="")
+    country = fields.String(load_default="")
+    role = fields.String(load_default="")
+
+
+class Seat(_Message):
+    session = fields.Nested(SessionInfo, required=True)
+    status = fields.String(required=True, validate=validate.OneOf(SEAT_STATUSES))
+    waitlist_position = fields.Integer(allow_none=True, load_default=None)
+
+
+class _EventMessage(_Message):
+    event_id = fields.String(required=True)
+    occurred_at = fields.AwareDateTime(required=True)
+
+
+class RegisteredMessage(_EventMessage):
+    event = fields.Nested(EventInfo, required=True)
+    participant = fields.Nested(Participant, required=True)
+    seats = fields.List(fields.Nested(Seat), required=True)
+
+
+class SeatMessage(_EventMessage):
+    """A change to one seat: confirmed, waitlisted, promoted or released."""
+
+    event = fields.Nested(EventInfo, required=True)
+    participant = fields.Nested(Participant, required=True)
+    seat = fields.Nested(Seat, required=True)
+
+
+class CancelledMessage(_EventMessage):
+    event = fields.Nested(EventInfo, required=True)
+    participant = fields.Nested(Participant, required=True)
+    released = fields.List(fields.String(), required=True)
+
+
+class ErasedMessage(_EventMessage):
+    """Carries no personal data: consumers erase what they hold under the id."""
+
+    registration_id = fields.String(required=True)
+    event_slug = fields.String(required=True)
+
+
+class LinkRequestedMessage(_EventMessage):
+    event = fields.Nested(EventInfo, required=True)
+    participant = fields.Nested(Participant, required=True)
+
+
+class EventPublishedMessage(_EventMessage):
+    event = fields.Nested(EventInfo, required=True)
+
+
+class SessionPublishedMessage(_EventMessage):
+    event_slug = fields.String(required=True)
+    session = fields.Nested(SessionInfo, required=True)
+    capacity = fields.Integer(allow_none=True, required=True)
+
+
+SCHEMAS: dict[str, type[_Message]] = {
+    TaskNames.REGISTERED: RegisteredMessage,
+    TaskNames.SEAT_CONFIRMED: SeatMessage,
+    TaskNames.SEAT_WAITLISTED: SeatMessage,
+    TaskNames.SEAT_PROMOTED: SeatMessage,
+    TaskNames.SEAT_RELEASED: SeatMessage,
+    TaskNames.CANCELLED: CancelledMessage,
+    TaskNames.ERASED: ErasedMessage,
+    TaskNames.LINK_REQUESTED: LinkRequestedMessage,
+    TaskNames.EVENT_PUBLISHED: EventPublishedMessage,
+    TaskNames.SESSION_PUBLISHED: SessionPublishedMessage,
+}
+
+_PARTICIPANT_EVENTS = (
+    TaskNames.REGISTERED,
+    TaskNames.SEAT_CONFIRMED,
+    TaskNames.SEAT_WAITLISTED,
+    TaskNames.SEAT_PROMOTED,
+    TaskNames.SEAT_RELEASED,
+    TaskNames.CANCELLED,
+    TaskNames.ERASED,
+)
+
+# Which queues receive each event: the outbox relay publishes one task per queue.
+SUBSCRIBERS: dict[str, tuple[str, ...]] = {
+    **{name: (Queues.NOTIFIER, Queues.FEEDBACK) for name in _PARTICIPANT_EVENTS},
+    TaskNames.LINK_REQUESTED: (Queues.NOTIFIER,),
+    TaskNames.EVENT_PUBLISHED: (Queues.FEEDBACK,),
+    TaskNames.SESSION_PUBLISHED: (Queues.FEEDBACK,),
+}
+
+
+class ContractError(ValueError):
+    """A message does not match its schema."""
+
+
+def _schema(name: str) -> _Message:
+    try:
+        return SCHEMAS[name]()
+    except KeyError:
+        raise ContractError(f"unknown task name {name!r}") from None
+
+
+def dump(name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Validate a message against its schema and return its JSON-ready form (sender side)."""
+    schema = _schema(name)
+    data: dict[str, Any] = schema.dump(payload)
+    errors = schema.validate(data)
+    if errors:
+        raise ContractError(f"{name}: {errors}")
+    return data
+
+
+def load(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Validate and deserialise a received message (receiver side)."""
+    from marshmallow import ValidationError
+
+    try:
+        data: dict[str, Any] = _schema(name).load(kwargs)
+    except ValidationError as error:
+        raise ContractError(f"{name}: {error.messages}") from None
+    return data

