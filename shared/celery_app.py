@@ -32,7 +32,6 @@ def make_celery(
         broker_connection_timeout=2,
         task_queues=[Queue(queue) for queue in queues],
         task_default_queue=queues[0] if queues else "celery",
-        task_create_missing_queues=False,
         worker_hijack_root_logger=False,
         enable_utc=True,
         timezone="UTC",

@@ -3,7 +3,8 @@
 A service adds its events to its own `outbox` table in the same transaction as
 the state change; the relay publishes committed rows as Celery tasks, one per
 subscribing queue, and marks them published. A crash between publish and mark
-re-publishes: consumers deduplicate on `event_id`, so that is harmless.
+re-publishes (so may a second relay): consumers deduplicate on `event_id`, so that
+is harmless.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 
 import structlog
 from celery import Celery
-from sqlalchemy import JSON, BigInteger, Integer, String, Text, select
+from sqlalchemy import JSON, BigInteger, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared import contracts
-from shared.db import Database, UTCDateTime, is_postgres, new_id, utcnow
+from shared.db import Database, UTCDateTime, new_id, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -66,26 +67,38 @@ def publish(celery_app: Celery, name: str, payload: dict[str, Any]) -> None:
 
 
 def relay_batch(database: Database, model: type[Any], celery_app: Celery, limit: int = 200) -> int:
-    """Publish up to `limit` committed, unpublished events in order; return how many."""
+    """Publish up to `limit` committed, unpublished events in order; return how many.
+
+    The broker is called outside any transaction, so a slow or absent Redis never
+    holds a database lock (on SQLite that lock would stall every registration).
+    """
     with database.transaction() as session:
-        query = (
-            select(model).where(model.published_at.is_(None)).order_by(model.seq).limit(limit)
+        query = select(model.id, model.task_name, model.payload).where(
+            model.published_at.is_(None)
         )
-        if is_postgres(session.get_bind()):  # type: ignore[arg-type]
-            query = query.with_for_update(skip_locked=True)
-        rows = session.scalars(query).all()
-        published = 0
-        for row in rows:
-            try:
-                publish(celery_app, row.task_name, row.payload)
-            except Exception as error:  # the broker is down: keep the rest for later
-                row.attempts += 1
-                row.last_error = f"{type(error).__name__}: {error}"[:1000]
-                log.warning("outbox.publish_failed", event_id=row.id, error=row.last_error)
-                break
-            row.published_at = utcnow()
-            published += 1
-        return published
+        pending = session.execute(query.order_by(model.seq).limit(limit)).all()
+    published: list[str] = []
+    failure: tuple[str, str] | None = None
+    for event_id, name, payload in pending:
+        try:
+            publish(celery_app, name, payload)
+        except Exception as error:  # the broker is down: keep the rest for later
+            failure = (event_id, f"{type(error).__name__}: {error}"[:1000])
+            log.warning("outbox.publish_failed", event_id=event_id, error=failure[1])
+            break
+        published.append(event_id)
+    with database.transaction() as session:
+        if published:
+            session.execute(
+                update(model).where(model.id.in_(published)).values(published_at=utcnow())
+            )
+        if failure:
+            session.execute(
+                update(model)
+                .where(model.id == failure[0])
+                .values(attempts=model.attempts + 1, last_error=failure[1])
+            )
+    return len(published)
 
 
 def run_relay(

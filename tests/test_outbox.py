@@ -1,0 +1,137 @@
+"""Events leave through the transactional outbox: committed with the change, published once."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from sqlalchemy import select
+
+from services.registration.app import db
+from services.registration.models import Outbox
+from shared import contracts
+from shared.celery_app import make_celery
+from shared.contracts import Queues, TaskNames
+from shared.outbox import relay_batch
+from tests.conftest import free_port
+
+QUEUES = (Queues.NOTIFIER, Queues.FEEDBACK)
+
+
+@pytest.fixture
+def broker(redis_url: str) -> redis_lib.Redis:
+    client = redis_lib.Redis.from_url(redis_url)
+    client.delete(*QUEUES)
+    return client
+
+
+def queued(broker: redis_lib.Redis, queue: str) -> list[dict[str, Any]]:
+    """The Celery messages waiting in a queue: task name, task id and kwargs."""
+    messages = []
+    for raw in reversed(broker.lrange(queue, 0, -1)):  # kombu LPUSHes, consumers BRPOP
+        envelope = json.loads(raw)
+        _args, kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+        headers = envelope["headers"]
+        messages.append({"task": headers["task"], "id": headers["id"], "kwargs": kwargs})
+    return messages
+
+
+def outbox_rows(app: Any) -> list[Outbox]:
+    with app.app_context():
+        return list(db.session.scalars(select(Outbox).order_by(Outbox.seq)).all())
+
+
+def test_a_state_change_and_its_event_commit_together(app, make_event, make_session, register):
+    event = make_event()
+    make_session(event["slug"], code="FV1", capacity=1)
+    register(event["slug"], ["FV1"], email="ana@example.org")
+    names = [row.task_name for row in outbox_rows(app)]
+    assert names == [TaskNames.EVENT_PUBLISHED, TaskNames.SESSION_PUBLISHED, TaskNames.REGISTERED]
+    payload = outbox_rows(app)[-1].payload
+    assert (
+        contracts.load(TaskNames.REGISTERED, payload)["participant"]["email"] == "ana@example.org"
+    )
+
+
+def test_a_refused_registration_leaves_no_event(app, make_event, register):
+    event = make_event()
+    register(event["slug"], email="ana@example.org")
+    before = len(outbox_rows(app))
+    assert register(event["slug"], email="ana@example.org").status_code == 409
+    assert len(outbox_rows(app)) == before
+
+
+def test_broker_down_registration_succeeds_and_event_goes_out_once_it_is_back(
+    app, settings, broker, make_event, register
+):
+    down = make_celery(
+        "test", dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    )
+    up = make_celery("test", settings)
+    event = make_event()
+    response = register(event["slug"], email="ana@example.org")
+    assert response.status_code == 201
+
+    with app.app_context():
+        assert relay_batch(db, Outbox, down) == 0
+    rows = outbox_rows(app)
+    assert all(row.published_at is None for row in rows)
+    assert rows[0].attempts == 1 and "Error" in (rows[0].last_error or "")
+    assert broker.llen(Queues.NOTIFIER) == 0
+
+    with app.app_context():
+        assert relay_batch(db, Outbox, up) == len(rows)
+        assert relay_batch(db, Outbox, up) == 0  # nothing goes out twice
+    registered = [m for m in queued(broker, Queues.NOTIFIER) if m["task"] == TaskNames.REGISTERED]
+    assert len(registered) == 1
+    assert registered[0]["kwargs"]["participant"]["email"] == "ana@example.org"
+    assert registered[0]["id"] == f"{registered[0]['kwargs']['event_id']}.{Queues.NOTIFIER}"
+    feedback_tasks = [m["task"] for m in queued(broker, Queues.FEEDBACK)]
+    assert feedback_tasks == [
+        TaskNames.EVENT_PUBLISHED,
+        TaskNames.REGISTERED,
+    ]
+
+
+def test_each_event_goes_to_the_queues_that_subscribe_to_it(
+    app, settings, broker, make_event, register
+):
+    event = make_event()
+    register(event["slug"], email="ana@example.org")
+    client = app.test_client()
+    client.post(
+        f"/api/v1/events/{event['slug']}/registrations/resend-link",
+        json={"email": "ana@example.org"},
+    )
+    with app.app_context():
+        relay_batch(db, Outbox, make_celery("test", settings))
+    notifier = [m["task"] for m in queued(broker, Queues.NOTIFIER)]
+    feedback = [m["task"] for m in queued(broker, Queues.FEEDBACK)]
+    assert notifier == [TaskNames.REGISTERED, TaskNames.LINK_REQUESTED]
+    assert feedback == [TaskNames.EVENT_PUBLISHED, TaskNames.REGISTERED]
+
+
+def test_every_message_in_the_outbox_matches_its_contract(app, make_event, make_session, register):
+    event = make_event()
+    make_session(event["slug"], code="FV1", capacity=1)
+    first = register(event["slug"], ["FV1"]).get_json()
+    register(event["slug"], ["FV1"])
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {first['manage_token']}"}
+    client.delete("/api/v1/registrations/me/sessions/FV1", headers=auth)
+    client.delete("/api/v1/registrations/me", headers=auth)
+    client.post("/api/v1/registrations/me/erase", headers=auth)
+    rows = outbox_rows(app)
+    names = {row.task_name for row in rows}
+    assert {
+        TaskNames.SEAT_RELEASED,
+        TaskNames.SEAT_PROMOTED,
+        TaskNames.CANCELLED,
+        TaskNames.ERASED,
+    } <= names
+    for row in rows:
+        contracts.load(row.task_name, row.payload)  # raises on any mismatch
