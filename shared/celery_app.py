@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from celery import Celery
+from typing import Any
+
+from celery import Celery, Task
 from kombu import Queue
 
 from shared.config import Settings
@@ -37,3 +39,15 @@ def make_celery(
         timezone="UTC",
     )
     return app
+
+
+def bind_flask(celery_app: Celery, flask_app: Any) -> None:
+    """Run every task inside the Flask app context (Flask's Celery pattern)."""
+
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with flask_app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app.Task = FlaskTask
+    celery_app.set_default()

@@ -12,6 +12,8 @@ from marshmallow import RAISE, Schema, fields, validate
 
 LANGUAGES = ("fr", "nl", "en")
 SEAT_STATUSES = ("confirmed", "waitlisted")
+# The services that hold personal data besides registration, and confirm its erasure.
+ERASING_SERVICES = ("feedback", "notifier")
 
 
 class Queues:
@@ -33,6 +35,7 @@ class TaskNames:
     LINK_REQUESTED = "registration.link_requested"
     EVENT_PUBLISHED = "programme.event_published"
     SESSION_PUBLISHED = "programme.session_published"
+    ERASURE_CONFIRMED = "privacy.erasure_confirmed"
 
 
 class _Message(Schema):
@@ -129,6 +132,13 @@ class SessionPublishedMessage(_EventMessage):
     capacity = fields.Integer(allow_none=True, required=True)
 
 
+class ErasureConfirmedMessage(_EventMessage):
+    """A service reports it holds nothing more on a registration."""
+
+    registration_id = fields.String(required=True)
+    service = fields.String(required=True, validate=validate.OneOf(ERASING_SERVICES))
+
+
 SCHEMAS: dict[str, type[_Message]] = {
     TaskNames.REGISTERED: RegisteredMessage,
     TaskNames.SEAT_CONFIRMED: SeatMessage,
@@ -140,6 +150,7 @@ SCHEMAS: dict[str, type[_Message]] = {
     TaskNames.LINK_REQUESTED: LinkRequestedMessage,
     TaskNames.EVENT_PUBLISHED: EventPublishedMessage,
     TaskNames.SESSION_PUBLISHED: SessionPublishedMessage,
+    TaskNames.ERASURE_CONFIRMED: ErasureConfirmedMessage,
 }
 
 _PARTICIPANT_EVENTS = (
@@ -158,6 +169,7 @@ SUBSCRIBERS: dict[str, tuple[str, ...]] = {
     TaskNames.LINK_REQUESTED: (Queues.NOTIFIER,),
     TaskNames.EVENT_PUBLISHED: (Queues.FEEDBACK,),
     TaskNames.SESSION_PUBLISHED: (Queues.FEEDBACK,),
+    TaskNames.ERASURE_CONFIRMED: (Queues.REGISTRATION,),
 }
 
 
@@ -165,11 +177,16 @@ class ContractError(ValueError):
     """A message does not match its schema."""
 
 
+_INSTANCES: dict[str, _Message] = {}
+
+
 def _schema(name: str) -> _Message:
-    try:
-        return SCHEMAS[name]()
-    except KeyError:
-        raise ContractError(f"unknown task name {name!r}") from None
+    # Schema instances are stateless between calls and costly to build: keep one per name.
+    if name not in _INSTANCES:
+        if name not in SCHEMAS:
+            raise ContractError(f"unknown task name {name!r}")
+        _INSTANCES[name] = SCHEMAS[name]()
+    return _INSTANCES[name]
 
 
 def dump(name: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from services.registration.models import OrganiserToken
 from shared.auth import ParticipantTokens
-from shared.celery_app import make_celery
+from shared.celery_app import bind_flask, make_celery
 from shared.config import ROOT, Settings, SettingsError, load_settings
 from shared.contracts import Queues
 from shared.db import Database
@@ -63,7 +63,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app, settings.registration_database_url)
     organiser_auth.init_app(app, db, OrganiserToken, settings)
     app.extensions["participant_tokens"] = ParticipantTokens(settings.secret_key)
-    app.extensions["celery"] = make_celery(SERVICE, settings, queues=[Queues.REGISTRATION])
+    celery_app = make_celery(
+        SERVICE, settings, queues=[Queues.REGISTRATION], include=["services.registration.tasks"]
+    )
+    bind_flask(celery_app, app)
+    app.extensions["celery"] = celery_app
     csrf.init_app(app)
     init_limiter(app, settings)
     register_error_handlers(app)

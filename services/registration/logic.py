@@ -21,13 +21,14 @@ from sqlalchemy.orm import Session, selectinload
 from services.registration.models import (
     CONFIRMED,
     WAITLISTED,
+    Erasure,
     Event,
     Outbox,
     ProgrammeSession,
     Registration,
     Seat,
 )
-from shared.contracts import TaskNames
+from shared.contracts import ERASING_SERVICES, TaskNames
 from shared.db import utcnow
 from shared.outbox import add_event
 
@@ -502,17 +503,37 @@ def cancel(db: Session, registration: Registration) -> list[str]:
     return released
 
 
-def erase(db: Session, registration: Registration) -> None:
+def erase(db: Session, registration: Registration) -> Erasure:
     """Delete everything held on the person and tell the other services to do the same."""
     for seat in sorted(registration.seats, key=lambda s: s.session_id):
         release_seat(db, seat)
-    add_event(
-        db,
-        Outbox,
-        TaskNames.ERASED,
-        {"registration_id": registration.id, "event_slug": registration.event.slug},
-    )
+    slug = registration.event.slug
+    add_event(db, Outbox, TaskNames.ERASED, {"registration_id": registration.id, "event_slug": slug})
+    record = Erasure(registration_id=registration.id, event_slug=slug, confirmed_by=[])
+    db.add(record)
     db.delete(registration)
+    return record
+
+
+def record_erasure_confirmation(db: Session, message: dict[str, Any]) -> None:
+    """A service has erased its copy; the erasure is complete once every service has."""
+    record = db.get(Erasure, message["registration_id"])
+    if record is None or message["service"] in record.confirmed_by:
+        return
+    record.confirmed_by = sorted({*record.confirmed_by, message["service"]})
+    if set(record.confirmed_by) >= set(ERASING_SERVICES):
+        record.completed_at = message["occurred_at"]
+
+
+def erasure_status(record: Erasure) -> dict[str, Any]:
+    return {
+        "id": record.registration_id,
+        "event": record.event_slug,
+        "requested_at": record.requested_at.isoformat(),
+        "confirmed_by": record.confirmed_by,
+        "pending": sorted(set(ERASING_SERVICES) - set(record.confirmed_by)),
+        "completed_at": record.completed_at.isoformat() if record.completed_at else None,
+    }
 
 
 def export(db: Session, registration: Registration) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.auth import OrganiserTokenMixin
+from shared.consumer import ProcessedEventMixin
 from shared.db import UTCDateTime, new_id, utcnow
 from shared.outbox import OutboxMixin
 
@@ -150,3 +151,19 @@ class Outbox(OutboxMixin, Base):
 
 class OrganiserToken(OrganiserTokenMixin, Base):
     pass
+
+
+class ProcessedEvent(ProcessedEventMixin, Base):
+    pass
+
+
+class Erasure(Base):
+    """Proof that an erasure was asked for and done everywhere; holds no personal data."""
+
+    __tablename__ = "erasures"
+
+    registration_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_slug: Mapped[str] = mapped_column(String(80))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_by: Mapped[list[Any]] = mapped_column(default=list)
+    completed_at: Mapped[datetime | None]
