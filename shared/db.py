@@ -71,7 +71,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # Measured on PostgreSQL 15 via psycopg 3: a pre-ping costs a round trip per checkout and
+    # server-side prepared statements cost more than they save on short transactions.
+    kwargs.setdefault("pool_pre_ping", False)
+    kwargs.setdefault("pool_recycle", 600)
+    kwargs.setdefault("connect_args", {"prepare_threshold": None})
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     return create_engine(url, **kwargs)

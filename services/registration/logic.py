@@ -389,10 +389,6 @@ def register(
     now = now or utcnow()
     _check_open(event, now)
     email = data["email"].strip().lower()
-    if db.scalar(
-        select(Registration.id).where(Registration.event_id == event.id, Registration.email == email)
-    ):
-        raise RuleError("This email address is already registered for this event.", "email")
     sessions = _sessions_by_code(db, event, data.get("session_codes", []), now)
     check_no_overlap(sessions)
     registration = Registration(
@@ -408,15 +404,18 @@ def register(
         token_version=1,
         status="active",
         created_at=now,
+        seats=[],
     )
     db.add(registration)
     try:
+        # The unique (event, email) index decides duplicates, even two at the same instant.
         db.flush()
     except IntegrityError:
         raise RuleError(
             "This email address is already registered for this event.", "email"
         ) from None
-    seats = [claim_seat(db, registration, session) for session in sessions]
+    with db.no_autoflush:  # one INSERT for all seats, after every claim
+        seats = [claim_seat(db, registration, session) for session in sessions]
     db.flush()
     results = seat_results(db, seats)
     add_event(
