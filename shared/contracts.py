@@ -36,6 +36,7 @@ class TaskNames:
     EVENT_PUBLISHED = "programme.event_published"
     SESSION_PUBLISHED = "programme.session_published"
     ERASURE_CONFIRMED = "privacy.erasure_confirmed"
+    FEEDBACK_INVITATION = "feedback.invitation_due"
 
 
 class _Message(Schema):
@@ -139,6 +140,14 @@ class ErasureConfirmedMessage(_EventMessage):
     service = fields.String(required=True, validate=validate.OneOf(ERASING_SERVICES))
 
 
+class FeedbackInvitationMessage(_EventMessage):
+    """A session is over: invite one attendee to rate it (the notifier knows their address)."""
+
+    registration_id = fields.String(required=True)
+    event = fields.Nested(EventInfo, required=True)
+    session = fields.Nested(SessionInfo, required=True)
+
+
 SCHEMAS: dict[str, type[_Message]] = {
     TaskNames.REGISTERED: RegisteredMessage,
     TaskNames.SEAT_CONFIRMED: SeatMessage,
@@ -151,6 +160,7 @@ SCHEMAS: dict[str, type[_Message]] = {
     TaskNames.EVENT_PUBLISHED: EventPublishedMessage,
     TaskNames.SESSION_PUBLISHED: SessionPublishedMessage,
     TaskNames.ERASURE_CONFIRMED: ErasureConfirmedMessage,
+    TaskNames.FEEDBACK_INVITATION: FeedbackInvitationMessage,
 }
 
 _PARTICIPANT_EVENTS = (
@@ -170,6 +180,7 @@ SUBSCRIBERS: dict[str, tuple[str, ...]] = {
     TaskNames.EVENT_PUBLISHED: (Queues.FEEDBACK,),
     TaskNames.SESSION_PUBLISHED: (Queues.FEEDBACK,),
     TaskNames.ERASURE_CONFIRMED: (Queues.REGISTRATION,),
+    TaskNames.FEEDBACK_INVITATION: (Queues.NOTIFIER,),
 }
 
 
