@@ -43,10 +43,21 @@ def _url(*schemes: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         scheme = urlparse(raw).scheme
         if not any(scheme == s or scheme.startswith(s + "+") for s in schemes):
-            raise ValueError(f"must be a URL starting with one of {', '.join(schemes)}; got {raw!r}")
+            raise ValueError(
+                f"must be a URL starting with one of {', '.join(schemes)}; got {raw!r}"
+            )
         return raw
 
     return parse
+
+
+def _database_url(raw: str) -> str:
+    """An SQLAlchemy URL for SQLite or PostgreSQL; plain `postgresql://` / `postgres://` (as
+    hosting platforms write them) get the installed driver, psycopg 3."""
+    for plain in ("postgres://", "postgresql://"):
+        if raw.startswith(plain):
+            raw = "postgresql+psycopg://" + raw[len(plain) :]
+    return _url("sqlite", "postgresql")(raw)
 
 
 def _text(raw: str) -> str:
@@ -84,6 +95,7 @@ class Settings:
     secret_key: str = "development-only-secret-key-change-me"
     organiser_token: str | None = None
     public_base_url: str = "http://127.0.0.1:8001"
+    feedback_public_url: str = "http://127.0.0.1:8002"
     rate_limits_enabled: bool = True
     feedback_invite_delay_seconds: int = 600
     max_request_bytes: int = 64 * 1024
@@ -102,9 +114,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "notifier_port": _int_in(1, 65535),
     "bind_host": _text,
     "redis_url": _url("redis", "rediss", "unix", "memory"),
-    "registration_database_url": _url("sqlite", "postgresql"),
-    "feedback_database_url": _url("sqlite", "postgresql"),
-    "notifier_database_url": _url("sqlite", "postgresql"),
+    "registration_database_url": _database_url,
+    "feedback_database_url": _database_url,
+    "notifier_database_url": _database_url,
     "smtp_host": _text,
     "smtp_port": _int_in(1, 65535),
     "smtp_user": _text,
@@ -114,6 +126,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "secret_key": _secret,
     "organiser_token": _secret,
     "public_base_url": _url("http", "https"),
+    "feedback_public_url": _url("http", "https"),
     "rate_limits_enabled": _bool,
     "feedback_invite_delay_seconds": _int_in(0, 30 * 24 * 3600),
     "max_request_bytes": _int_in(1024, 100 * 1024 * 1024),

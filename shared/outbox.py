@@ -10,18 +10,20 @@ is harmless.
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from celery import Celery
-from sqlalchemy import JSON, BigInteger, Integer, String, Text, select, update
+from sqlalchemy import JSON, BigInteger, Integer, String, Text, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared import contracts
 from shared.db import Database, UTCDateTime, new_id, utcnow
 
 log = structlog.get_logger(__name__)
+# Published events are kept a week for inspection, then deleted with any personal data in them.
+PUBLISHED_RETENTION = timedelta(days=7)
 
 
 class OutboxMixin:
@@ -30,6 +32,8 @@ class OutboxMixin:
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     seq: Mapped[int] = mapped_column(BigInteger, index=True)
     task_name: Mapped[str] = mapped_column(String(80))
+    # The person an event is about (a registration id), so erasure can delete their events.
+    subject_id: Mapped[str | None] = mapped_column(String(32), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
@@ -47,12 +51,28 @@ def _next_seq() -> int:
     return time.time_ns() // 1000 * 1000 + _seq % 1000
 
 
-def add_event(session: Session, model: type[Any], name: str, payload: dict[str, Any]) -> str:
+def add_event(
+    session: Session,
+    model: type[Any],
+    name: str,
+    payload: dict[str, Any],
+    subject: str | None = None,
+) -> str:
     """Validate an event against its contract and write it to the outbox (no commit)."""
     event_id = new_id()
     body = contracts.dump(name, {"event_id": event_id, "occurred_at": utcnow(), **payload})
-    session.add(model(id=event_id, seq=_next_seq(), task_name=name, payload=body))
+    row = model(id=event_id, seq=_next_seq(), task_name=name, payload=body, subject_id=subject)
+    session.add(row)
     return event_id
+
+
+def purge_published(database: Database, model: type[Any], older_than: timedelta) -> int:
+    """Delete events published long enough ago; the outbox is a queue, not an archive."""
+    with database.transaction() as session:
+        result = session.execute(
+            delete(model).where(model.published_at < utcnow() - older_than)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def publish(celery_app: Celery, name: str, payload: dict[str, Any]) -> None:
@@ -106,8 +126,16 @@ def run_relay(
 ) -> None:
     """Relay forever: drain while there is work, poll when idle, back off when the broker is down."""
     backoff = idle_seconds
+    next_purge = 0.0
     log.info("outbox.relay_started")
     while True:
+        if time.monotonic() >= next_purge:
+            try:
+                purged = purge_published(database, model, PUBLISHED_RETENTION)
+                log.info("outbox.purged", rows=purged)
+            except Exception as error:
+                log.warning("outbox.purge_failed", error=str(error))
+            next_purge = time.monotonic() + 3600
         try:
             count = relay_batch(database, model, celery_app)
         except Exception as error:  # database briefly unreachable: retry, never die

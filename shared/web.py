@@ -6,10 +6,10 @@ import functools
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, current_app, g, jsonify, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, default_exceptions
 
 from shared.auth import (
     OrganiserTokenMixin,
@@ -31,8 +31,14 @@ def init_limiter(app: Flask, settings: Settings) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings.redis_url)
     # With Redis down, count in memory rather than refuse the request.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
-    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5})
+    # Short timeouts: an unreachable Redis must cost a request well under a second.
+    app.config.setdefault(
+        "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+    )
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    # The limiter is module-level: a new app gets a new storage, not yet known to be down
+    # (else an earlier app's dead Redis would keep this one on the in-memory fallback).
+    limiter._storage_dead = False
     limiter.init_app(app)
 
 
@@ -41,36 +47,68 @@ def wants_json() -> bool:
 
 
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(HTTPException)
+    """JSON errors `{code, status, message, errors}` for the API, the usual pages elsewhere.
+
+    The handler is registered for each HTTP status code as well as for HTTPException: Flask
+    prefers a handler registered for a code, so flask-smorest's generic HTTPException handler
+    (registered later, when the Api is created) does not replace this one.
+    """
+
     def _http_error(error: HTTPException) -> Any:
         if not wants_json():
             return error
-        body: dict[str, Any] = {
-            "code": error.code,
-            "status": error.name,
-            "message": error.description,
-        }
-        data = getattr(error, "data", None)
-        if isinstance(data, dict):
-            if "messages" in data:
-                body["errors"] = data["messages"]
-            if "message" in data:
-                body["message"] = data["message"]
-            if "errors" in data:
-                body["errors"] = data["errors"]
-        response = jsonify(body)
-        response.status_code = error.code or 500
-        if error.code == 401:
-            response.headers["WWW-Authenticate"] = "Bearer"
-        if error.code == 429:
-            response.headers["Retry-After"] = str(60)
-        return response
+        return error_response(error)
+
+    app.register_error_handler(HTTPException, _http_error)
+    for code in default_exceptions:
+        app.register_error_handler(code, _http_error)
+
+
+def error_response(error: HTTPException) -> Any:
+    status = error.code or 500
+    data = getattr(error, "data", None)
+    data = data if isinstance(data, dict) else {}
+    response = jsonify(error_body(status, error.name, error.description or "", data))
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="agora"'
+    if status == 429:
+        response.headers["Retry-After"] = "60"  # Flask-Limiter puts the exact figure after this
+    if isinstance(data.get("headers"), dict):
+        response.headers.update(data["headers"])
+    return response
+
+
+def error_body(status: int, name: str, description: str, data: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": status, "status": name, "message": description}
+    for key in ("messages", "errors"):  # webargs says "messages", error() says "errors"
+        if isinstance(data.get(key), dict):
+            body["errors"] = data[key]
+    if data.get("message"):
+        body["message"] = data["message"]
+    elif status == 422 and body.get("errors"):
+        body["message"] = "Invalid input: " + ", ".join(_error_fields(body["errors"])) + "."
+    elif status == 400 and body.get("errors"):
+        body["message"] = "The request body is not valid JSON."
+    elif status == 429:
+        body["message"] = f"Too many requests ({description}); please try again later."
+    elif status == 413 and current_app.config.get("MAX_CONTENT_LENGTH"):
+        limit = int(current_app.config["MAX_CONTENT_LENGTH"]) // 1024
+        body["message"] = f"The request body is too large (at most {limit} KiB)."
+    return body
+
+
+def _error_fields(errors: dict[str, Any]) -> list[str]:
+    """The names of the invalid fields, over every location (json, query, ...)."""
+    names: list[str] = []
+    for messages in errors.values():
+        if isinstance(messages, dict):
+            names.extend(str(name) for name in messages)
+    return names or ["the request"]
 
 
 def error(status: int, message: str, field: str | None = None) -> NoReturn:
     """Abort with a JSON body; `field` puts the message under errors.json.<field>."""
-    from werkzeug.exceptions import default_exceptions
-
     data: dict[str, Any] = {"message": message}
     if field:
         data["errors"] = {"json": {field: [message]}}
@@ -113,4 +151,4 @@ def participant_claim(tokens: ParticipantTokens) -> ParticipantClaim:
     claim = tokens.verify(token) if token else None
     if claim is None:
         error(401, "A valid participant token is required (the link from your email).")
-    return claim  # type: ignore[return-value]
+    return claim

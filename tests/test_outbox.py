@@ -124,8 +124,9 @@ def test_every_message_in_the_outbox_matches_its_contract(app, make_event, make_
     auth = {"Authorization": f"Bearer {first['manage_token']}"}
     client.delete("/api/v1/registrations/me/sessions/FV1", headers=auth)
     client.delete("/api/v1/registrations/me", headers=auth)
-    client.post("/api/v1/registrations/me/erase", headers=auth)
     rows = outbox_rows(app)
+    client.post("/api/v1/registrations/me/erase", headers=auth)
+    rows += outbox_rows(app)[-1:]
     names = {row.task_name for row in rows}
     assert {
         TaskNames.SEAT_RELEASED,
@@ -135,3 +136,32 @@ def test_every_message_in_the_outbox_matches_its_contract(app, make_event, make_
     } <= names
     for row in rows:
         contracts.load(row.task_name, row.payload)  # raises on any mismatch
+
+
+def test_erasure_deletes_earlier_events_that_name_the_person(app, make_event, register):
+    event = make_event()
+    token = register(event["slug"], email="ana@example.org").get_json()["manage_token"]
+    register(event["slug"], email="ben@example.org")
+    client = app.test_client()
+    client.post(
+        f"/api/v1/events/{event['slug']}/registrations/resend-link",
+        json={"email": "ana@example.org"},
+    )
+    client.post("/api/v1/registrations/me/erase", headers={"Authorization": f"Bearer {token}"})
+    payloads = json.dumps([row.payload for row in outbox_rows(app)])
+    assert "ana@example.org" not in payloads
+    assert "ben@example.org" in payloads
+    assert outbox_rows(app)[-1].task_name == TaskNames.ERASED
+
+
+def test_published_events_are_purged_after_their_retention(app, settings, broker, make_event):
+    from datetime import timedelta
+
+    from shared.outbox import purge_published
+
+    make_event()
+    with app.app_context():
+        assert relay_batch(db, Outbox, make_celery("test", settings)) == 1
+        assert purge_published(db, Outbox, timedelta(days=7)) == 0
+        assert purge_published(db, Outbox, timedelta(seconds=-1)) == 1
+    assert outbox_rows(app) == []

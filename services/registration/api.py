@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy.exc import IntegrityError
 
 from services.registration import logic
 from services.registration.app import db, organiser_auth
@@ -42,13 +43,21 @@ ORGANISER = [{"organiser": []}]
 PARTICIPANT = [{"participant": []}]
 
 
-def run(call: Any, *args: Any) -> Any:
-    """Call logic; turn its rule errors into HTTP errors (the transaction is rolled back)."""
+def run(call: Any, *args: Any, fields: dict[str, str] | None = None) -> Any:
+    """Call logic; turn its rule errors into HTTP errors (the transaction is rolled back).
+
+    `fields` renames the field a rule error names to the one this endpoint's body uses.
+    A unique constraint that fires anyway (two identical requests racing) is a 409 too.
+    """
     try:
         return call(*args)
     except logic.RuleError as rule:
         db.session.rollback()
-        error(rule.status, rule.message, rule.field)
+        field = (fields or {}).get(rule.field, rule.field) if rule.field else None
+        error(rule.status, rule.message, field)
+    except IntegrityError:
+        db.session.rollback()
+        error(409, "This conflicts with data that already exists (a duplicate?).")
 
 
 def tokens() -> ParticipantTokens:
@@ -65,7 +74,9 @@ _COMPUTED = ("seats_left", "waitlist_length")
 
 def session_row(session: Any, waitlist_length: int) -> dict[str, Any]:
     row = {c: getattr(session, c) for c in SessionOut().fields if c not in _COMPUTED}
-    seats_left = None if session.capacity is None else max(session.capacity - session.seats_taken, 0)
+    seats_left = (
+        None if session.capacity is None else max(session.capacity - session.seats_taken, 0)
+    )
     row.update(seats_left=seats_left, waitlist_length=waitlist_length)
     return row
 
@@ -273,7 +284,13 @@ class MySessions(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Add a session: a seat if one is free, else a place on its waiting list."""
         registration = my_registration()
-        seat = run(logic.add_session, db.session, registration, data["code"])
+        seat = run(
+            logic.add_session,
+            db.session,
+            registration,
+            data["code"],
+            fields={"session_codes": "code"},
+        )
         db.session.commit()
         return vars(seat)
 
@@ -306,6 +323,23 @@ class MyErasure(MethodView):
     def post(self) -> Any:
         """Erase me here now, and in every other service as soon as they receive the event."""
         registration = my_registration()
-        logic.erase(db.session, registration)
+        record = logic.erase(db.session, registration)
         db.session.commit()
-        return {"message": "Your data has been erased."}
+        return {
+            "message": "Your data has been erased here; the other services erase theirs next.",
+            "erasure_id": record.registration_id,
+            "status_url": f"/api/v1/erasures/{record.registration_id}",
+        }
+
+
+@registrations_bp.route("/erasures/<erasure_id>")
+class ErasureStatus(MethodView):
+    @registrations_bp.response(200)
+    def get(self, erasure_id: str) -> Any:
+        """Whether every service has confirmed an erasure (the id alone reveals no one)."""
+        from services.registration.models import Erasure
+
+        record = db.session.get(Erasure, erasure_id)
+        if record is None:
+            error(404, "No such erasure.")
+        return logic.erasure_status(record)

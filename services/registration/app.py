@@ -28,12 +28,13 @@ babel = Babel()
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        sys.exit(f"registration: invalid setting: {error}")
     if test_config and "SETTINGS" in test_config:
         settings = test_config["SETTINGS"]
+    else:
+        try:
+            settings = load_settings()
+        except SettingsError as error:
+            sys.exit(f"registration: invalid setting: {error}")
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
@@ -85,8 +86,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     @app.get("/healthz")
     def healthz() -> Any:
         from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
 
-        db.session.execute(text("SELECT 1"))
+        try:
+            db.session.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return jsonify(status="unavailable", service=SERVICE, database="down"), 503
         return jsonify(status="ok", service=SERVICE)
 
     return app

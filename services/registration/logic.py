@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -148,6 +148,8 @@ def update_session(
     ends = changes.get("ends_at", session.ends_at)
     if ends <= starts:
         raise InvalidInput("Must be after starts_at.", "ends_at")
+    _lock_session(db, session.id)
+    db.refresh(session)  # the locked row: no seat can be claimed between check and write
     capacity = changes.get("capacity", session.capacity)
     if capacity is not None and capacity < session.seats_taken:
         raise RuleError(
@@ -155,7 +157,6 @@ def update_session(
             f"the capacity below that.",
             "capacity",
         )
-    _lock_session(db, session.id)
     for key, value in changes.items():
         setattr(session, key, value)
     db.flush()
@@ -337,6 +338,7 @@ def _seat_event(
             "participant": participant_info(registration),
             "seat": seat_info(seat, position),
         },
+        subject=registration.id,
     )
 
 
@@ -434,6 +436,7 @@ def register(
                 )
             ],
         },
+        subject=registration.id,
     )
     return registration, results
 
@@ -498,6 +501,7 @@ def cancel(db: Session, registration: Registration) -> list[str]:
             "participant": participant_info(registration),
             "released": released,
         },
+        subject=registration.id,
     )
     return released
 
@@ -507,6 +511,8 @@ def erase(db: Session, registration: Registration) -> Erasure:
     for seat in sorted(registration.seats, key=lambda s: s.session_id):
         release_seat(db, seat)
     slug = registration.event.slug
+    # Earlier events about the person carry their name and address: they go too.
+    db.execute(delete(Outbox).where(Outbox.subject_id == registration.id))
     add_event(db, Outbox, TaskNames.ERASED, {"registration_id": registration.id, "event_slug": slug})
     record = Erasure(registration_id=registration.id, event_slug=slug, confirmed_by=[])
     db.add(record)
@@ -573,6 +579,7 @@ def request_link(db: Session, event: Event, email: str) -> bool:
         Outbox,
         TaskNames.LINK_REQUESTED,
         {"event": event_info(event), "participant": participant_info(registration)},
+        subject=registration.id,
     )
     return True
 

@@ -36,7 +36,7 @@ class StrictSchema(Schema):
 
 def check_email(value: str) -> str:
     try:
-        return validate_email(value, check_deliverability=False).normalized.lower()
+        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
         raise ValidationError(f"Not a valid email address: {error}") from None
 
@@ -44,7 +44,7 @@ def check_email(value: str) -> str:
 def check_timezone(value: str) -> None:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory: OSError
         raise ValidationError(f"Unknown time zone {value!r} (use an IANA name).") from None
 
 
@@ -118,7 +118,9 @@ class SessionFields(StrictSchema):
 class SessionIn(SessionFields):
     code = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$", error="Letters, digits, - and _."),
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$", error="Letters, digits, - and _."
+        ),
     )
     title = fields.String(required=True, validate=validate.Length(min=1, max=300))
     kind = fields.String(required=True, validate=validate.OneOf(SESSION_KINDS))
@@ -129,7 +131,9 @@ class SessionIn(SessionFields):
         required=True, allow_none=True, validate=validate.Range(min=0, max=100_000)
     )
     room = fields.String(load_default="", validate=validate.Length(max=200))
-    speakers = fields.List(fields.String(validate=validate.Length(min=1, max=200)), load_default=list)
+    speakers = fields.List(
+        fields.String(validate=validate.Length(min=1, max=200)), load_default=list
+    )
     language = fields.String(load_default="en", validate=validate.OneOf(LANGUAGES))
     description = fields.String(load_default="", validate=validate.Length(max=5000))
 

@@ -1,0 +1,110 @@
+"""The registration worker, run for real: it records erasure confirmations once each."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from sqlalchemy import func, select
+
+from services.registration.app import db
+from services.registration.models import Erasure, ProcessedEvent
+from shared import contracts
+from shared.celery_app import make_celery
+from shared.config import ROOT
+from shared.contracts import Queues, TaskNames
+from shared.db import new_id, utcnow
+from tests.conftest import SECRET_KEY
+
+
+@pytest.fixture
+def worker(settings: Any, registration_db: str) -> Any:
+    redis_lib.Redis.from_url(settings.redis_url).delete(Queues.REGISTRATION)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "REDIS_URL": settings.redis_url,
+        "REGISTRATION_DATABASE_URL": registration_db,
+        "SECRET_KEY": SECRET_KEY,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "services.registration.worker", "worker",
+         "-Q", Queues.REGISTRATION, "-P", "solo", "--without-gossip", "--without-mingle",
+         "--without-heartbeat", "-l", "info"],
+        env=env,
+        cwd=ROOT,
+    )  # fmt: skip
+    yield process
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def confirmation(registration_id: str, service: str, event_id: str | None = None) -> dict:
+    return contracts.dump(
+        TaskNames.ERASURE_CONFIRMED,
+        {
+            "event_id": event_id or new_id(),
+            "occurred_at": utcnow(),
+            "registration_id": registration_id,
+            "service": service,
+        },
+    )
+
+
+def wait_for(predicate: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_erasure_completes_when_every_service_confirms_once(
+    app, settings, worker, client, make_event, register
+):
+    event = make_event()
+    token = register(event["slug"]).get_json()["manage_token"]
+    erased = client.post(
+        "/api/v1/registrations/me/erase", headers={"Authorization": f"Bearer {token}"}
+    )
+    registration_id = erased.get_json()["erasure_id"]
+    sender = make_celery("test-sender", settings)
+    feedback = confirmation(registration_id, "feedback")
+
+    def send(kwargs: dict) -> None:
+        sender.send_task(TaskNames.ERASURE_CONFIRMED, kwargs=kwargs, queue=Queues.REGISTRATION)
+
+    send(feedback)
+    send(feedback)  # delivered twice
+    send({"registration_id": registration_id, "service": "billing"})  # breaks the contract
+    send(confirmation(registration_id, "notifier"))
+
+    def completed() -> bool:
+        with app.app_context():
+            record = db.session.get(Erasure, registration_id)
+            return record is not None and record.completed_at is not None
+
+    wait_for(completed)
+    with app.app_context():
+        record = db.session.get(Erasure, registration_id)
+        assert record.confirmed_by == ["feedback", "notifier"]
+        handled = db.session.scalar(select(func.count()).select_from(ProcessedEvent))
+        assert handled == 2
+    assert worker.poll() is None, "a bad message must not stop the worker"
+
+
+def test_erasure_status_lists_the_services_still_to_confirm(client, make_event, register):
+    event = make_event()
+    token = register(event["slug"]).get_json()["manage_token"]
+    erased = client.post(
+        "/api/v1/registrations/me/erase", headers={"Authorization": f"Bearer {token}"}
+    )
+    status = client.get(erased.get_json()["status_url"]).get_json()
+    assert status["pending"] == ["feedback", "notifier"]
+    assert status["completed_at"] is None
+    assert "T" in status["requested_at"]
+    assert client.get("/api/v1/erasures/unknown").status_code == 404
