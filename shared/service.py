@@ -1,0 +1,124 @@
+"""What every service's app factory and CLI share: config, health, organiser tokens, relay."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from flask import Flask, current_app, jsonify
+from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.auth import OrganiserTokenMixin, hash_token, new_organiser_token
+from shared.config import ROOT, Settings, SettingsError, load_settings
+from shared.db import Database, utcnow
+from shared.logging import configure_logging
+from shared.web import register_error_handlers
+
+TRANSLATION_DIRECTORIES = ";".join(
+    str(path)
+    for path in (ROOT / "shared" / "translations", ROOT / "services" / "notifier" / "translations")
+)
+
+
+def create_service_app(
+    import_name: str, service: str, title: str, test_config: dict[str, Any] | None
+) -> tuple[Flask, Settings]:
+    """A Flask app with the project's defaults, then the environment, then test overrides."""
+    app = Flask(import_name)
+    test_config = dict(test_config or {})
+    settings = test_config.pop("SETTINGS", None)
+    if settings is None:
+        try:
+            settings = load_settings()
+        except SettingsError as error:
+            sys.exit(f"{service}: invalid setting: {error}")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        API_TITLE=title,
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "components": {
+                "securitySchemes": {
+                    "organiser": {"type": "http", "scheme": "bearer"},
+                    "participant": {"type": "http", "scheme": "bearer"},
+                }
+            }
+        },
+        BABEL_DEFAULT_LOCALE="en",
+        BABEL_TRANSLATION_DIRECTORIES=TRANSLATION_DIRECTORIES,
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    app.config.update(test_config)
+    app.extensions["settings"] = settings
+    configure_logging()
+    register_error_handlers(app)
+    return app, settings
+
+
+def add_healthz(app: Flask, database: Database, service: str) -> None:
+    @app.get("/healthz")
+    def healthz() -> Any:
+        try:
+            database.session.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return jsonify(status="unavailable", service=service, database="down"), 503
+        return jsonify(status="ok", service=service)
+
+
+def organiser_commands(database: Database, model: type[OrganiserTokenMixin]) -> click.Group:
+    """`organiser create-token NAME` and `organiser revoke-token NAME` for one service."""
+
+    @click.group("organiser")
+    def organiser() -> None:
+        """Organiser bearer tokens."""
+
+    @organiser.command("create-token")
+    @click.argument("name")
+    def create_token(name: str) -> None:
+        """Create a token named NAME and print it (it is shown only once)."""
+        token = new_organiser_token()
+        with database.transaction() as session:
+            session.add(model(name=name, token_hash=hash_token(token)))
+        click.echo(token)
+
+    @organiser.command("revoke-token")
+    @click.argument("name")
+    def revoke_token(name: str) -> None:
+        """Revoke every token named NAME."""
+        with database.transaction() as session:
+            rows = session.scalars(
+                select(model).where(model.name == name, model.revoked_at.is_(None))
+            ).all()
+            for row in rows:
+                row.revoked_at = utcnow()
+        click.echo(f"revoked {len(rows)} token(s) named {name!r}")
+
+    return organiser
+
+
+def migrate_command(service: str) -> click.Command:
+    @click.command("migrate")
+    def migrate() -> None:
+        """Apply the database migrations."""
+        from shared.migrations import upgrade
+
+        upgrade(service, current_app.extensions["settings"].database_url(service))
+
+    return migrate
+
+
+def relay_command(database: Database, outbox_model: type[Any]) -> click.Command:
+    @click.command("relay")
+    def relay() -> None:
+        """Publish committed outbox events to Redis, forever."""
+        from shared.outbox import run_relay
+
+        run_relay(database, outbox_model, current_app.extensions["celery"])
+
+    return relay
