@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from typing import Any
 
 from celery import Celery, Task
-from kombu import Queue
+from kombu.entity import Queue
 
 from shared.config import Settings
 
@@ -32,7 +31,7 @@ def make_celery(
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=2,
-        task_queues=[Queue(queue) for queue in queues],
+        task_queues=[Queue(queue) for queue in queues],  # type: ignore[no-untyped-call]
         task_default_queue=queues[0] if queues else "celery",
         worker_hijack_root_logger=False,
         enable_utc=True,

@@ -39,6 +39,13 @@ class TaskNames:
     FEEDBACK_INVITATION = "feedback.invitation_due"
 
 
+class Translations(fields.Dict):
+    """A text in several languages: {"fr": ..., "nl": ..., "en": ...}."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(keys=fields.String(), values=fields.String(), load_default=dict, **kwargs)
+
+
 class _Message(Schema):
     class Meta:
         unknown = RAISE
@@ -48,7 +55,9 @@ class _Message(Schema):
 class EventInfo(_Message):
     slug = fields.String(required=True)
     title = fields.String(required=True)
-    title_translations = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    title_translations = fields.Dict(
+        keys=fields.String(), values=fields.String(), load_default=dict
+    )
     city = fields.String(required=True)
     timezone = fields.String(required=True)
     starts_on = fields.Date(required=True)
@@ -59,7 +68,9 @@ class EventInfo(_Message):
 class SessionInfo(_Message):
     code = fields.String(required=True)
     title = fields.String(required=True)
-    title_translations = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    title_translations = fields.Dict(
+        keys=fields.String(), values=fields.String(), load_default=dict
+    )
     kind = fields.String(required=True)
     theme = fields.String(required=True)
     starts_at = fields.AwareDateTime(required=True)

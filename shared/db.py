@@ -102,7 +102,7 @@ class Database:
         self.configure(url)
         app.extensions["database"] = self
 
-        @app.teardown_appcontext
+        @app.teardown_appcontext  # type: ignore[untyped-decorator]
         def _close(_exc: BaseException | None) -> None:
             from flask import g
 

@@ -69,9 +69,7 @@ def add_event(
 def purge_published(database: Database, model: type[Any], older_than: timedelta) -> int:
     """Delete events published long enough ago; the outbox is a queue, not an archive."""
     with database.transaction() as session:
-        result = session.execute(
-            delete(model).where(model.published_at < utcnow() - older_than)
-        )
+        result = session.execute(delete(model).where(model.published_at < utcnow() - older_than))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -93,9 +91,7 @@ def relay_batch(database: Database, model: type[Any], celery_app: Celery, limit:
     holds a database lock (on SQLite that lock would stall every registration).
     """
     with database.transaction() as session:
-        query = select(model.id, model.task_name, model.payload).where(
-            model.published_at.is_(None)
-        )
+        query = select(model.id, model.task_name, model.payload).where(model.published_at.is_(None))
         pending = session.execute(query.order_by(model.seq).limit(limit)).all()
     published: list[str] = []
     failure: tuple[str, str] | None = None
@@ -124,7 +120,7 @@ def relay_batch(database: Database, model: type[Any], celery_app: Celery, limit:
 def run_relay(
     database: Database, model: type[Any], celery_app: Celery, idle_seconds: float = 0.2
 ) -> None:
-    """Relay forever: drain while there is work, poll when idle, back off when the broker is down."""
+    """Relay forever: drain while there is work, poll when idle, retry when anything fails."""
     backoff = idle_seconds
     next_purge = 0.0
     log.info("outbox.relay_started")

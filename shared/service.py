@@ -10,7 +10,7 @@ from flask import Flask, current_app, jsonify
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.auth import OrganiserTokenMixin, hash_token, new_organiser_token
+from shared.auth import hash_token, new_organiser_token
 from shared.config import ROOT, Settings, SettingsError, load_settings
 from shared.db import Database, utcnow
 from shared.logging import configure_logging
@@ -71,7 +71,7 @@ def add_healthz(app: Flask, database: Database, service: str) -> None:
         return jsonify(status="ok", service=service)
 
 
-def organiser_commands(database: Database, model: type[OrganiserTokenMixin]) -> click.Group:
+def organiser_commands(database: Database, model: type[Any]) -> click.Group:
     """`organiser create-token NAME` and `organiser revoke-token NAME` for one service."""
 
     @click.group("organiser")
