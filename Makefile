@@ -22,12 +22,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 .PHONY: install
 install: $(STAMP) ## Create or update .venv from the pinned requirements
 
+.PHONY: translations
+translations: $(STAMP) ## Compile the message catalogues (shared/translations/*/LC_MESSAGES/*.po)
+	$(BIN)/pybabel compile --directory shared/translations
+
 .PHONY: run
-run: $(STAMP) ## Start everything (embedded Redis and SQLite unless configured)
+run: $(STAMP) translations ## Start everything (embedded Redis and SQLite unless configured)
 	$(BIN)/python -m scripts.run
 
 .PHONY: test
-test: $(STAMP) ## Run the whole test suite
+test: $(STAMP) translations ## Run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 .PHONY: lint

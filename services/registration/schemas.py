@@ -237,6 +237,11 @@ class ResendLinkIn(StrictSchema):
     def check_email_field(self, value: str, **_: Any) -> None:
         check_email(value)
 
+    @post_load
+    def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["email"] = check_email(data["email"])  # stored addresses are normalised the same way
+        return data
+
 
 class AddSessionIn(StrictSchema):
     code = fields.String(required=True, validate=validate.Length(min=1, max=40))

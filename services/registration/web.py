@@ -1,15 +1,775 @@
-"""Server-rendered pages: programme, registration form, confirmation, manage page."""
+"""Server-rendered pages: programme, registration form, manage page, organiser view.
+
+A view reads the form, validates it with the API's schemas, calls logic and renders a
+template (or redirects with 303 after a change). Logic speaks English; every string a
+visitor reads goes through gettext here or in the templates.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+import functools
+import gettext as gettext_module
+import itertools
+import json
+import re
+import time
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import pycountry
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask import session as cookie_session
+from flask_babel import format_date, get_locale, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from marshmallow import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.datastructures import MultiDict
+
+from services.registration import logic
+from services.registration.api import (
+    REGISTER_LIMIT,
+    RESEND_LIMIT,
+    csv_response,
+    manage_token,
+    registration_out,
+    tokens,
+)
+from services.registration.app import db, organiser_auth
+from services.registration.models import (
+    CONFIRMED,
+    WAITLISTED,
+    Event,
+    ProgrammeSession,
+    Registration,
+)
+from services.registration.schemas import AddSessionIn, RegistrationIn, ResendLinkIn, check_email
+from shared.config import ROOT
+from shared.contracts import LANGUAGES
+from shared.db import utcnow
+from shared.web import limiter
 
 bp = Blueprint("web", __name__, template_folder="templates")
-LANGUAGES = ("fr", "nl", "en")
+# The base layout and its CSS live in shared/templates, for every service's pages.
+bp.register_blueprint(
+    Blueprint("layout", __name__, template_folder=str(ROOT / "shared" / "templates"))
+)
+
+# Each language is named in itself, so anyone can find their own.
+LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
+LANG_COOKIE_SECONDS = 365 * 24 * 3600
+ORGANISER_SIGN_IN_SECONDS = 12 * 3600
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+KIND_LABELS = {
+    "plenary": _l("Plenary"),
+    "thematic": _l("Thematic session"),
+    "panel": _l("Panel"),
+    "field_visit": _l("Field visit"),
+}
+ROLE_LABELS = {
+    "elected_official": _l("Elected official"),
+    "local_government": _l("Local government staff"),
+    "magistrate": _l("Magistrate"),
+    "police_security": _l("Police or security professional"),
+    "social_worker": _l("Social worker"),
+    "researcher": _l("Researcher"),
+    "civil_society": _l("Civil society organisation"),
+    "national_government": _l("National government"),
+    "european_institution": _l("European institution"),
+    "private_sector": _l("Private sector"),
+    "journalist": _l("Journalist"),
+    "other": _l("Other"),
+}
+REGISTRATION_STATUS_LABELS = {"active": _l("Active"), "cancelled": _l("Cancelled")}
+# One message per field, in the visitor's language (the schema's own messages are English).
+FIELD_ERRORS = {
+    "name": _l("Please enter your name (at most 200 characters)."),
+    "email": _l("Please enter a valid email address."),
+    "organisation": _l("At most 200 characters, please."),
+    "city": _l("At most 120 characters, please."),
+    "country": _l("Please choose your country."),
+    "role": _l("Please choose the role that describes you best."),
+    "language": _l("Please choose a language."),
+    "session_codes": _l("Please check the sessions you chose."),
+    "consent": _l("You can only register if you agree to the processing of your data."),
+}
+FORM_FIELDS = ("name", "email", "organisation", "city", "country", "role", "language")
+
+# Logic's rule messages (English, with session codes) and their translations; the named
+# groups become the translation's parameters, session codes shown as session titles.
+RULE_MESSAGES = [
+    (
+        re.compile(r"This email address is already registered"),
+        _l(
+            "This email address is already registered for this event. If it is yours, "
+            "ask for your personal link again."
+        ),
+    ),
+    (
+        re.compile(r"Registration for this event is closed"),
+        _l("Registration for this event is closed."),
+    ),
+    (re.compile(r"Registration opens at (?P<when>.+)\.$"), _l("Registration opens on %(when)s.")),
+    (
+        re.compile(r"Unknown session code\(s\): (?P<sessions>.+)\.$"),
+        _l("This session does not exist: %(sessions)s."),
+    ),
+    (
+        re.compile(r"Session\(s\) already started: (?P<sessions>.+)\.$"),
+        _l("This session has already started: %(sessions)s."),
+    ),
+    (
+        re.compile(r"Sessions (?P<first>\S+) and (?P<second>\S+) overlap in time"),
+        _l("“%(first)s” and “%(second)s” take place at the same time: please choose one."),
+    ),
+    (
+        re.compile(r"You already have session (?P<session>\S+)\.$"),
+        _l("You are already registered for “%(session)s”."),
+    ),
+    (
+        re.compile(r"You have no seat in session (?P<session>\S+)\.$"),
+        _l("You have no place in “%(session)s”."),
+    ),
+    (
+        re.compile(r"This registration is already cancelled"),
+        _l("Your registration is already cancelled."),
+    ),
+]
 
 
-def select_locale() -> str | None:
-    chosen = request.args.get("lang") or request.cookies.get("lang")
-    if chosen in LANGUAGES:
-        return chosen
-    return request.accept_languages.best_match(LANGUAGES)
+# --- language ----------------------------------------------------------------------------------
+
+
+def select_locale() -> str:
+    """?lang=, then the lang cookie, then (manage pages) the participant's own, then the browser."""
+    for chosen in (request.args.get("lang"), request.cookies.get("lang")):
+        if chosen in LANGUAGES:
+            return chosen
+    registration = participant_in_path()
+    if registration is not None and registration.language in LANGUAGES:
+        return registration.language
+    return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def current_language() -> str:
+    return str(get_locale() or "en")
+
+
+def language_links() -> list[dict[str, Any]]:
+    """Plain links to this page in each language (after a POST: to the page to go back to)."""
+    endpoint, values = g.get("page_target") or (request.endpoint, dict(request.view_args or {}))
+    if "page_target" not in g:
+        values.update((k, v) for k, v in request.args.items() if k != "lang")
+        if endpoint is None or not serves_get(endpoint):
+            endpoint, values = "web.index", {}
+    return [
+        {
+            "code": code,
+            "name": name,
+            "url": url_for(endpoint, **values, lang=code),
+            "current": code == current_language(),
+        }
+        for code, name in LANGUAGE_NAMES.items()
+    ]
+
+
+def serves_get(endpoint: str) -> bool:
+    return any("GET" in (rule.methods or ()) for rule in current_app.url_map.iter_rules(endpoint))
+
+
+@bp.context_processor
+def layout_context() -> dict[str, Any]:
+    return {
+        "language_links": language_links(),
+        "current_language": current_language(),
+        "language_names": LANGUAGE_NAMES,
+    }
+
+
+@bp.after_request
+def page_headers(response: Response) -> Response:
+    chosen = request.args.get("lang")
+    if chosen in LANGUAGES and request.cookies.get("lang") != chosen:
+        response.set_cookie(
+            "lang",
+            chosen,
+            max_age=LANG_COOKIE_SECONDS,
+            samesite="Lax",
+            httponly=True,
+            secure=request.is_secure,
+        )
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    private = "token" in (request.view_args or {}) or request.path.startswith("/organiser")
+    if private:
+        # The manage link is a password: keep it out of Referer headers and shared caches.
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(CSRFError)
+def csrf_failed(_error: CSRFError) -> Any:
+    heading = _("This form has expired")
+    message = _(
+        "For your safety, a form can only be sent from the page that showed it, in the same "
+        "browser. Go back, reload the page and send the form again."
+    )
+    return page("error.html", 400, heading=heading, message=message)
+
+
+@bp.errorhandler(429)
+def too_many_requests(_error: Exception) -> Any:
+    heading = _("Too many attempts")
+    message = _("Please wait a minute, then try again.")
+    body, status = page("error.html", 429, heading=heading, message=message)
+    return body, status, {"Retry-After": "60"}
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    return render_template(f"registration/{template}", **context), status
+
+
+def not_found(message: str) -> Response:
+    events = db.session.scalars(select(Event).order_by(Event.starts_on, Event.id)).all()
+    return make_response(page("not_found.html", 404, message=message, events=events))
+
+
+def event_or_404(slug: str) -> Event:
+    try:
+        return logic.get_event(db.session, slug)
+    except logic.NotFound:
+        abort(not_found(_("There is no event at this address.")))
+
+
+def event_title(event: Event) -> str:
+    return str(event.title_translations.get(current_language()) or event.title)
+
+
+def local_datetime(event: Event, moment: datetime) -> str:
+    local = moment.astimezone(ZoneInfo(event.timezone))
+    return f"{format_date(local.date(), 'long')}, {local:%H:%M}"
+
+
+def closed_notice(event: Event) -> str | None:
+    """Why registration is not possible right now, or None while it is open."""
+    now = utcnow()
+    if now < event.registration_opens_at:
+        return _(
+            "Registration opens on %(when)s.",
+            when=local_datetime(event, event.registration_opens_at),
+        )
+    if now >= event.registration_closes_at:
+        return _("Registration for this event is closed.")
+    return None
+
+
+def explain(rule: logic.RuleError, event: Event) -> str:
+    """A logic rule's message in the page's language, with session titles instead of codes."""
+    titles = {s.code: s.title_in(current_language()) for s in event.sessions}
+    for pattern, template in RULE_MESSAGES:
+        match = pattern.search(rule.message)
+        if match is None:
+            continue
+        params = {}
+        for key, value in match.groupdict().items():
+            if key == "when":
+                params[key] = local_datetime(event, event.registration_opens_at)
+            else:
+                params[key] = ", ".join(titles.get(code, code) for code in value.split(", "))
+        return str(template) % params if params else str(template)
+    return rule.message
+
+
+@functools.cache
+def _country_names(language: str) -> list[tuple[str, str]]:
+    try:
+        translate = gettext_module.translation(
+            "iso3166-1", pycountry.LOCALES_DIR, languages=[language]
+        ).gettext
+    except FileNotFoundError:
+        translate = str
+    names = [
+        (c.alpha_2, translate(getattr(c, "common_name", None) or c.name))
+        for c in pycountry.countries
+    ]
+    return sorted(names, key=lambda row: _sort_key(row[1]))
+
+
+def _sort_key(text: str) -> str:
+    # "Égypte" sorts with E, not after Z.
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return plain.casefold()
+
+
+def countries() -> list[tuple[str, str]]:
+    return _country_names(current_language())
+
+
+def country_name(code: str) -> str:
+    return dict(countries()).get(code, code)
+
+
+# --- programme rows ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """A session as pages show it: title in the page's language, local times, places."""
+
+    session: ProgrammeSession
+    title: str
+    kind: str
+    day: date
+    time: str
+    availability: str
+    full: bool
+    waiting: int
+    open: bool
+
+    @property
+    def code(self) -> str:
+        return self.session.code
+
+
+def availability(session: ProgrammeSession, waiting: int) -> str:
+    if session.capacity is None:
+        return _("unlimited")
+    left = max(session.capacity - session.seats_taken, 0)
+    if left == 0:
+        return _("full – waiting list (%(count)d)", count=waiting)
+    return ngettext("%(num)d place left", "%(num)d places left", left)
+
+
+def session_rows(event: Event) -> list[SessionRow]:
+    zone, language, now = ZoneInfo(event.timezone), current_language(), utcnow()
+    rows = []
+    for session, waiting in logic.programme(db.session, event):
+        starts, ends = session.starts_at.astimezone(zone), session.ends_at.astimezone(zone)
+        rows.append(
+            SessionRow(
+                session=session,
+                title=session.title_in(language),
+                kind=str(KIND_LABELS.get(session.kind, session.kind)),
+                day=starts.date(),
+                time=f"{starts:%H:%M}–{ends:%H:%M}",
+                availability=availability(session, waiting),
+                full=session.capacity is not None and session.seats_taken >= session.capacity,
+                waiting=waiting,
+                open=session.starts_at > now,
+            )
+        )
+    return rows
+
+
+def by_day(rows: list[SessionRow]) -> list[tuple[str, list[SessionRow]]]:
+    return [
+        (format_date(day, "full"), list(group))
+        for day, group in itertools.groupby(rows, key=lambda row: row.day)
+    ]
+
+
+# --- programme and registration ------------------------------------------------------------------
+
+
+@bp.get("/")
+def index() -> Any:
+    events = db.session.scalars(select(Event).order_by(Event.starts_on, Event.id)).all()
+    if len(events) == 1:
+        return redirect(url_for("web.programme", slug=events[0].slug))
+    return page("index.html", events=[(e, event_title(e)) for e in events])
+
+
+@bp.get("/events/<slug>")
+def programme(slug: str) -> Any:
+    event = event_or_404(slug)
+    return page(
+        "programme.html",
+        event=event,
+        title=event_title(event),
+        days=by_day(session_rows(event)),
+        closed=closed_notice(event),
+    )
+
+
+def register_page(
+    event: Event, form: MultiDict[str, str], errors: dict[str, str], status: int = 200
+) -> Any:
+    return page(
+        "register.html",
+        status,
+        event=event,
+        title=event_title(event),
+        days=by_day([row for row in session_rows(event) if row.open]),
+        form=form,
+        chosen=set(form.getlist("session_codes")),
+        errors=errors,
+        closed=closed_notice(event),
+        countries=countries(),
+        roles=[(code, str(label)) for code, label in ROLE_LABELS.items()],
+        languages=LANGUAGE_NAMES,
+        language=form.get("language") or current_language(),
+    )
+
+
+def registration_form() -> dict[str, Any]:
+    data: dict[str, Any] = {field: request.form.get(field, "") for field in FORM_FIELDS}
+    data["session_codes"] = request.form.getlist("session_codes")
+    data["consent"] = request.form.get("consent") == "yes"
+    return data
+
+
+@bp.route("/events/<slug>/register", methods=["GET", "POST"])
+@limiter.limit(REGISTER_LIMIT, methods=["POST"])
+def register(slug: str) -> Any:
+    event = event_or_404(slug)
+    if request.method == "GET":
+        return register_page(event, MultiDict(), {})
+    try:
+        data = RegistrationIn().load(registration_form())
+    except ValidationError as invalid:
+        errors = {
+            f: str(FIELD_ERRORS.get(f, _("Please check this field.")))
+            for f in invalid.messages_dict
+        }
+        return register_page(event, request.form, errors, 422)
+    try:
+        registration, _seats = logic.register(db.session, event, data)
+    except logic.RuleError as rule:
+        db.session.rollback()
+        errors = {rule.field or "_form": explain(rule, event)}
+        return register_page(event, request.form, errors, rule.status)
+    db.session.commit()
+    return redirect(url_for("web.manage", token=manage_token(registration), welcome=1), 303)
+
+
+@bp.route("/events/<slug>/resend-link", methods=["GET", "POST"])
+@limiter.limit(RESEND_LIMIT, methods=["POST"])
+def resend_link(slug: str) -> Any:
+    event = event_or_404(slug)
+    context = {"event": event, "title": event_title(event), "email": "", "error": None}
+    if request.method == "GET":
+        return page("resend_link.html", sent=False, **context)
+    context["email"] = request.form.get("email", "")
+    try:
+        email = ResendLinkIn().load({"email": context["email"]})["email"]
+    except ValidationError:
+        context["error"] = str(FIELD_ERRORS["email"])
+        return page("resend_link.html", 422, sent=False, **context)
+    # Same answer whether the address is known or not: the page must not reveal who registered.
+    logic.request_link(db.session, event, check_email(email))
+    db.session.commit()
+    return page("resend_link.html", sent=True, **context)
+
+
+# --- manage my registration -------------------------------------------------------------------
+
+
+def find_participant(token: str) -> Registration | None:
+    claim = tokens().verify(token)
+    if claim is None:
+        return None
+    try:
+        return logic.find_registration(db.session, claim.registration_id, claim.token_version)
+    except logic.NotFound:
+        return None
+
+
+def participant_in_path() -> Registration | None:
+    """The registration whose token is in this page's URL, looked up once per request."""
+    if "participant" not in g:
+        token = (request.view_args or {}).get("token") if request.blueprint == "web" else None
+        g.participant = find_participant(token) if token else None
+    participant: Registration | None = g.participant
+    return participant
+
+
+def participant_or_404() -> Registration:
+    if request.method != "GET":
+        # A page shown after a POST offers its language links to the manage page itself.
+        g.page_target = ("web.manage", {"token": (request.view_args or {}).get("token")})
+    registration = participant_in_path()
+    if registration is None:
+        abort(not_found(_("This link is not valid (any more).")))
+    get_locale()  # fix the page language now: the action may delete the registration
+    return registration
+
+
+def manage_page(registration: Registration, status: int = 200, error: str | None = None) -> Any:
+    event = registration.event
+    token = manage_token(registration)
+    rows = session_rows(event)
+    by_code = {row.code: row for row in rows}
+    seats = [(by_code[r.code], r) for r in logic.seat_results(db.session, registration.seats)]
+    held = {seat.session_id for seat in registration.seats}
+    return page(
+        "manage.html",
+        status,
+        event=event,
+        title=event_title(event),
+        registration=registration,
+        token=token,
+        manage_url=url_for("web.manage", token=token, _external=True),
+        seats=seats,
+        addable=[row for row in rows if row.open and row.session.id not in held],
+        closed=closed_notice(event),
+        welcome=request.args.get("welcome") == "1" and status == 200,
+        error=error,
+        country=country_name(registration.country),
+        role=str(ROLE_LABELS.get(registration.role, registration.role)),
+        language_name=LANGUAGE_NAMES.get(registration.language, registration.language),
+        status_label=str(REGISTRATION_STATUS_LABELS.get(registration.status, registration.status)),
+        CONFIRMED=CONFIRMED,
+    )
+
+
+def manage_error(registration: Registration, message: str, status: int) -> Any:
+    """Show the manage page again with the problem on top (nothing was changed)."""
+    db.session.rollback()
+    return manage_page(registration, status, message)
+
+
+def back_to(registration: Registration) -> Any:
+    return redirect(url_for("web.manage", token=manage_token(registration)), 303)
+
+
+def confirmed(form_field: str = "confirm") -> bool:
+    return request.form.get(form_field) == "yes"
+
+
+@bp.get("/manage/<token>")
+def manage(token: str) -> Any:
+    return manage_page(participant_or_404())
+
+
+def change(
+    registration: Registration, action: Callable[[], Any], done: Callable[[Any], str]
+) -> Any:
+    """Run one logic call for the manage page: commit and redirect, or show the rule broken."""
+    try:
+        result = action()
+    except logic.RuleError as rule:
+        return manage_error(registration, explain(rule, registration.event), rule.status)
+    except IntegrityError:  # the same change sent twice at once (a double click)
+        message = _(
+            "Another change to your registration was made at the same moment: please check."
+        )
+        return manage_error(registration, message, 409)
+    db.session.commit()
+    flash(done(result), "success")
+    return back_to(registration)
+
+
+def session_title(registration: Registration, code: str) -> str:
+    found = next((s for s in registration.event.sessions if s.code == code), None)
+    return found.title_in(current_language()) if found else code
+
+
+@bp.post("/manage/<token>/sessions/<code>/drop")
+def drop(token: str, code: str) -> Any:
+    registration = participant_or_404()
+    title = session_title(registration, code)
+    return change(
+        registration,
+        lambda: logic.drop_session(db.session, registration, code),
+        lambda _result: _("You have left “%(session)s”.", session=title),
+    )
+
+
+def added_message(seat: logic.SeatResult, title: str) -> str:
+    if seat.status == CONFIRMED:
+        return _("You have a place in “%(session)s”.", session=title)
+    return _(
+        "“%(session)s” is full: you are number %(position)d on its waiting list.",
+        session=title,
+        position=seat.waitlist_position or 0,
+    )
+
+
+@bp.post("/manage/<token>/sessions")
+def add(token: str) -> Any:
+    registration = participant_or_404()
+    try:
+        code = AddSessionIn().load({"code": request.form.get("code", "")})["code"]
+    except ValidationError:
+        return manage_error(registration, _("Please choose a session."), 422)
+    title = session_title(registration, code)
+    return change(
+        registration,
+        lambda: logic.add_session(db.session, registration, code),
+        lambda seat: added_message(seat, title),
+    )
+
+
+@bp.post("/manage/<token>/cancel")
+def cancel(token: str) -> Any:
+    registration = participant_or_404()
+    if not confirmed():
+        message = _("Tick the box to confirm that you want to cancel your registration.")
+        return manage_error(registration, message, 422)
+    return change(
+        registration,
+        lambda: logic.cancel(db.session, registration),
+        lambda _released: _("Your registration is cancelled and your places are released."),
+    )
+
+
+@bp.get("/manage/<token>/export")
+def export(token: str) -> Any:
+    registration = participant_or_404()
+    body = {"registration_service": logic.export(db.session, registration)}
+    return Response(
+        json.dumps(body, ensure_ascii=False, indent=2),
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="my-registration-{registration.event.slug}.json"'
+            )
+        },
+    )
+
+
+@bp.post("/manage/<token>/erase")
+def erase(token: str) -> Any:
+    registration = participant_or_404()
+    if not confirmed():
+        return manage_error(
+            registration, _("Tick the box to confirm the erasure of your data."), 422
+        )
+    slug = registration.event.slug
+    logic.erase(db.session, registration)
+    db.session.commit()
+    flash(_("Your data has been erased. Your personal link no longer works."), "success")
+    return redirect(url_for("web.programme", slug=slug), 303)
+
+
+# --- organisers ----------------------------------------------------------------------------------
+
+
+def organiser_signed_in() -> bool:
+    # The cookie holds a signed flag and its expiry, never the token itself.
+    return (
+        bool(cookie_session.get("organiser"))
+        and cookie_session.get("organiser_until", 0) > time.time()
+    )
+
+
+def organiser_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not organiser_signed_in():
+            return redirect(url_for("web.organiser_home", next=request.path))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only a path inside the organiser pages (no open redirect)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/organiser/") or "\\" in target:
+        return None
+    return target
+
+
+@bp.route("/organiser", methods=["GET", "POST"])
+@limiter.limit(RESEND_LIMIT, methods=["POST"])
+def organiser_home() -> Any:
+    next_path = safe_next(request.values.get("next"))
+    if request.method == "POST":
+        if organiser_auth.is_valid(request.form.get("token", "").strip()):
+            cookie_session.clear()
+            cookie_session["organiser"] = True
+            cookie_session["organiser_until"] = time.time() + ORGANISER_SIGN_IN_SECONDS
+            return redirect(next_path or url_for("web.organiser_home"), 303)
+        error = _("This organiser token is not valid.")
+        return page("organiser_sign_in.html", 401, error=error, next=next_path)
+    if not organiser_signed_in():
+        return page("organiser_sign_in.html", error=None, next=next_path)
+    events = db.session.scalars(select(Event).order_by(Event.starts_on, Event.id)).all()
+    return page("organiser_home.html", events=[(e, event_title(e)) for e in events])
+
+
+@bp.post("/organiser/sign-out")
+def organiser_sign_out() -> Any:
+    cookie_session.pop("organiser", None)
+    cookie_session.pop("organiser_until", None)
+    flash(_("You are signed out."), "success")
+    return redirect(url_for("web.organiser_home"), 303)
+
+
+def fill_percent(session: ProgrammeSession) -> int:
+    if session.capacity is None:
+        return 0
+    if session.capacity == 0:
+        return 100
+    return min(100, round(100 * session.seats_taken / session.capacity))
+
+
+@bp.get("/organiser/events/<slug>")
+@organiser_required
+def organiser_event(slug: str) -> Any:
+    event = event_or_404(slug)
+    registrations = logic.registrations_for(db.session, event)
+    waiting: dict[int, list[tuple[int, Registration]]] = defaultdict(list)
+    for registration in registrations:
+        for seat in registration.seats:
+            if seat.status == WAITLISTED:
+                waiting[seat.session_id].append((seat.waitlist_seq or 0, registration))
+    sessions = [
+        (
+            row,
+            fill_percent(row.session),
+            [r for _seq, r in sorted(waiting[row.session.id], key=_first)],
+        )
+        for row in session_rows(event)
+    ]
+    return page(
+        "organiser_event.html",
+        event=event,
+        title=event_title(event),
+        sessions=sessions,
+        active=sum(r.status == "active" for r in registrations),
+        cancelled=sum(r.status == "cancelled" for r in registrations),
+    )
+
+
+def _first(pair: tuple[int, Any]) -> int:
+    return pair[0]
+
+
+@bp.get("/organiser/events/<slug>/registrations.csv")
+@organiser_required
+def organiser_csv(slug: str) -> Any:
+    event = event_or_404(slug)
+    rows = [registration_out(r) for r in logic.registrations_for(db.session, event)]
+    return csv_response(rows, f"{slug}-registrations.csv")
