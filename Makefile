@@ -23,8 +23,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP) ## Create or update .venv from the pinned requirements
 
 .PHONY: translations
-translations: $(STAMP) ## Compile the message catalogues (shared/translations/*/LC_MESSAGES/*.po)
-	$(BIN)/pybabel compile --directory shared/translations
+translations: $(STAMP) ## Compile the message catalogues (shared/ and each service's)
+	@for dir in shared/translations services/*/translations; do \
+		if [ -d $$dir ]; then $(BIN)/pybabel compile --directory $$dir || exit 1; fi; \
+	done
 
 .PHONY: run
 run: $(STAMP) translations ## Start everything (embedded Redis and SQLite unless configured)

@@ -16,9 +16,14 @@ from shared.db import Database, utcnow
 from shared.logging import configure_logging
 from shared.web import register_error_handlers
 
+# Every catalogue the project has: the shared one (pages) and each service's own.
 TRANSLATION_DIRECTORIES = ";".join(
     str(path)
-    for path in (ROOT / "shared" / "translations", ROOT / "services" / "notifier" / "translations")
+    for path in (
+        ROOT / "shared" / "translations",
+        ROOT / "services" / "feedback" / "translations",
+        ROOT / "services" / "notifier" / "translations",
+    )
 )
 
 
