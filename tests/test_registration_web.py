@@ -545,3 +545,13 @@ def test_a_post_without_csrf_token_is_refused(settings, registration_db, client,
     accepted = browser.post(url, data={**form(), "csrf_token": token})
     assert accepted.status_code == 303
     assert len(registrations(client, event["slug"])) == 1
+
+
+def test_every_rule_a_participant_can_break_has_a_translated_message():
+    import re as regex
+
+    from services.registration import web
+
+    source = (ROOT / "services" / "registration" / "logic.py").read_text()
+    codes = set(regex.findall(r'code="([a-z_]+)"', source))
+    assert codes and codes <= set(web.RULE_MESSAGES)

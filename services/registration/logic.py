@@ -40,10 +40,15 @@ class RuleError(Exception):
 
     status = 409
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, field: str | None = None, code: str = "", **params: Any
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # A stable name and the values in the message, so pages can say it in any language.
+        self.code = code
+        self.params = params
 
 
 class InvalidInput(RuleError):
@@ -298,6 +303,9 @@ def check_no_overlap(sessions: Sequence[ProgrammeSession]) -> None:
             raise InvalidInput(
                 f"Sessions {first.code} and {second.code} overlap in time; choose one.",
                 "session_codes",
+                code="overlap",
+                first=first.code,
+                second=second.code,
             )
 
 
@@ -354,9 +362,13 @@ class SeatResult:
 
 def _check_open(event: Event, now: datetime) -> None:
     if now < event.registration_opens_at:
-        raise RuleError(f"Registration opens at {event.registration_opens_at.isoformat()}.")
+        raise RuleError(
+            f"Registration opens at {event.registration_opens_at.isoformat()}.",
+            code="not_open",
+            when=event.registration_opens_at,
+        )
     if now >= event.registration_closes_at:
-        raise RuleError("Registration for this event is closed.")
+        raise RuleError("Registration for this event is closed.", code="closed")
 
 
 def _sessions_by_code(
@@ -370,10 +382,20 @@ def _sessions_by_code(
     ).all()
     unknown = sorted(set(wanted) - {s.code for s in found})
     if unknown:
-        raise InvalidInput(f"Unknown session code(s): {', '.join(unknown)}.", "session_codes")
+        raise InvalidInput(
+            f"Unknown session code(s): {', '.join(unknown)}.",
+            "session_codes",
+            code="unknown_sessions",
+            sessions=unknown,
+        )
     started = [s.code for s in found if s.starts_at <= now]
     if started:
-        raise RuleError(f"Session(s) already started: {', '.join(started)}.", "session_codes")
+        raise RuleError(
+            f"Session(s) already started: {', '.join(started)}.",
+            "session_codes",
+            code="started",
+            sessions=started,
+        )
     return list(found)
 
 
@@ -414,7 +436,7 @@ def register(
         db.flush()
     except IntegrityError:
         raise RuleError(
-            "This email address is already registered for this event.", "email"
+            "This email address is already registered for this event.", "email", code="email_taken"
         ) from None
     with db.no_autoflush:  # one INSERT for all seats, after every claim
         seats = [claim_seat(db, registration, session) for session in sessions]
@@ -458,12 +480,14 @@ def add_session(db: Session, registration: Registration, code: str) -> SeatResul
     _check_open(event, now)
     (session,) = _sessions_by_code(db, event, [code], now)
     if any(seat.session_id == session.id for seat in registration.seats):
-        raise RuleError(f"You already have session {code}.", "code")
+        raise RuleError(
+            f"You already have session {code}.", "code", code="already_held", session=code
+        )
     others = [seat.session for seat in registration.seats]
     try:
         check_no_overlap([*others, session])
     except InvalidInput as error:
-        raise RuleError(error.message, "code") from None
+        raise RuleError(error.message, "code", code=error.code, **error.params) from None
     if registration.status == "cancelled":
         registration.status, registration.cancelled_at = "active", None
     seat = claim_seat(db, registration, session)
@@ -477,7 +501,7 @@ def add_session(db: Session, registration: Registration, code: str) -> SeatResul
 def drop_session(db: Session, registration: Registration, code: str) -> None:
     seat = next((s for s in registration.seats if s.session.code == code), None)
     if seat is None:
-        raise NotFound(f"You have no seat in session {code}.")
+        raise NotFound(f"You have no seat in session {code}.", code="no_seat", session=code)
     _seat_event(db, TaskNames.SEAT_RELEASED, registration, seat, position=None)
     release_seat(db, seat)
 
@@ -485,7 +509,7 @@ def drop_session(db: Session, registration: Registration, code: str) -> None:
 def cancel(db: Session, registration: Registration) -> list[str]:
     """Cancel everything: every seat is released (and passed on) in this transaction."""
     if registration.status == "cancelled":
-        raise RuleError("This registration is already cancelled.")
+        raise RuleError("This registration is already cancelled.", code="already_cancelled")
     released = []
     for seat in sorted(registration.seats, key=lambda s: s.session_id):
         released.append(seat.session.code)
@@ -513,7 +537,9 @@ def erase(db: Session, registration: Registration) -> Erasure:
     slug = registration.event.slug
     # Earlier events about the person carry their name and address: they go too.
     db.execute(delete(Outbox).where(Outbox.subject_id == registration.id))
-    add_event(db, Outbox, TaskNames.ERASED, {"registration_id": registration.id, "event_slug": slug})
+    add_event(
+        db, Outbox, TaskNames.ERASED, {"registration_id": registration.id, "event_slug": slug}
+    )
     record = Erasure(registration_id=registration.id, event_slug=slug, confirmed_by=[])
     db.add(record)
     db.delete(registration)

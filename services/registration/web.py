@@ -11,7 +11,6 @@ import functools
 import gettext as gettext_module
 import itertools
 import json
-import re
 import time
 import unicodedata
 from collections import defaultdict
@@ -121,44 +120,21 @@ FORM_FIELDS = ("name", "email", "organisation", "city", "country", "role", "lang
 
 # Logic's rule messages (English, with session codes) and their translations; the named
 # groups become the translation's parameters, session codes shown as session titles.
-RULE_MESSAGES = [
-    (
-        re.compile(r"This email address is already registered"),
-        _l(
-            "This email address is already registered for this event. If it is yours, "
-            "ask for your personal link again."
-        ),
+# Each logic rule (RuleError.code) in the participant's language; params name sessions.
+RULE_MESSAGES = {
+    "email_taken": _l(
+        "This email address is already registered for this event. If it is yours, "
+        "ask for your personal link again."
     ),
-    (
-        re.compile(r"Registration for this event is closed"),
-        _l("Registration for this event is closed."),
-    ),
-    (re.compile(r"Registration opens at (?P<when>.+)\.$"), _l("Registration opens on %(when)s.")),
-    (
-        re.compile(r"Unknown session code\(s\): (?P<sessions>.+)\.$"),
-        _l("This session does not exist: %(sessions)s."),
-    ),
-    (
-        re.compile(r"Session\(s\) already started: (?P<sessions>.+)\.$"),
-        _l("This session has already started: %(sessions)s."),
-    ),
-    (
-        re.compile(r"Sessions (?P<first>\S+) and (?P<second>\S+) overlap in time"),
-        _l("“%(first)s” and “%(second)s” take place at the same time: please choose one."),
-    ),
-    (
-        re.compile(r"You already have session (?P<session>\S+)\.$"),
-        _l("You are already registered for “%(session)s”."),
-    ),
-    (
-        re.compile(r"You have no seat in session (?P<session>\S+)\.$"),
-        _l("You have no place in “%(session)s”."),
-    ),
-    (
-        re.compile(r"This registration is already cancelled"),
-        _l("Your registration is already cancelled."),
-    ),
-]
+    "closed": _l("Registration for this event is closed."),
+    "not_open": _l("Registration opens on %(when)s."),
+    "unknown_sessions": _l("This session does not exist: %(sessions)s."),
+    "started": _l("This session has already started: %(sessions)s."),
+    "overlap": _l("“%(first)s” and “%(second)s” take place at the same time: please choose one."),
+    "already_held": _l("You are already registered for “%(session)s”."),
+    "no_seat": _l("You have no place in “%(session)s”."),
+    "already_cancelled": _l("Your registration is already cancelled."),
+}
 
 
 # --- language ----------------------------------------------------------------------------------
@@ -293,19 +269,19 @@ def closed_notice(event: Event) -> str | None:
 
 def explain(rule: logic.RuleError, event: Event) -> str:
     """A logic rule's message in the page's language, with session titles instead of codes."""
+    template = RULE_MESSAGES.get(rule.code)
+    if template is None:
+        return rule.message
     titles = {s.code: s.title_in(current_language()) for s in event.sessions}
-    for pattern, template in RULE_MESSAGES:
-        match = pattern.search(rule.message)
-        if match is None:
-            continue
-        params = {}
-        for key, value in match.groupdict().items():
-            if key == "when":
-                params[key] = local_datetime(event, event.registration_opens_at)
-            else:
-                params[key] = ", ".join(titles.get(code, code) for code in value.split(", "))
-        return str(template) % params if params else str(template)
-    return rule.message
+    params: dict[str, str] = {}
+    for key, value in rule.params.items():
+        if key == "when":
+            params[key] = local_datetime(event, value)
+        elif isinstance(value, list):
+            params[key] = ", ".join(titles.get(code, code) for code in value)
+        else:
+            params[key] = titles.get(value, value)
+    return str(template) % params if params else str(template)
 
 
 @functools.cache
