@@ -12,7 +12,8 @@ from marshmallow import RAISE, Schema, fields, validate
 
 LANGUAGES = ("fr", "nl", "en")
 SEAT_STATUSES = ("confirmed", "waitlisted")
-# The services that hold personal data besides registration, and confirm its erasure.
+# The services that hold personal data besides registration: they answer export requests
+# and confirm erasures.
 ERASING_SERVICES = ("feedback", "notifier")
 
 
@@ -37,6 +38,8 @@ class TaskNames:
     SESSION_PUBLISHED = "programme.session_published"
     ERASURE_CONFIRMED = "privacy.erasure_confirmed"
     FEEDBACK_INVITATION = "feedback.invitation_due"
+    EXPORT_REQUESTED = "privacy.export_requested"
+    EXPORT_PART = "privacy.export_part"
 
 
 class Translations(fields.Dict):
@@ -151,6 +154,22 @@ class ErasureConfirmedMessage(_EventMessage):
     service = fields.String(required=True, validate=validate.OneOf(ERASING_SERVICES))
 
 
+class ExportRequestedMessage(_EventMessage):
+    """A participant asked for all data held on them: each service answers with its part."""
+
+    registration_id = fields.String(required=True)
+    request_id = fields.String(required=True)
+
+
+class ExportPartMessage(_EventMessage):
+    """One service's data on a participant, in answer to an export request."""
+
+    registration_id = fields.String(required=True)
+    request_id = fields.String(required=True)
+    service = fields.String(required=True, validate=validate.OneOf(ERASING_SERVICES))
+    data = fields.Dict(required=True)
+
+
 class FeedbackInvitationMessage(_EventMessage):
     """A session is over: invite one attendee to rate it (the notifier knows their address)."""
 
@@ -172,6 +191,8 @@ SCHEMAS: dict[str, type[_Message]] = {
     TaskNames.SESSION_PUBLISHED: SessionPublishedMessage,
     TaskNames.ERASURE_CONFIRMED: ErasureConfirmedMessage,
     TaskNames.FEEDBACK_INVITATION: FeedbackInvitationMessage,
+    TaskNames.EXPORT_REQUESTED: ExportRequestedMessage,
+    TaskNames.EXPORT_PART: ExportPartMessage,
 }
 
 _PARTICIPANT_EVENTS = (
@@ -192,6 +213,8 @@ SUBSCRIBERS: dict[str, tuple[str, ...]] = {
     TaskNames.SESSION_PUBLISHED: (Queues.FEEDBACK,),
     TaskNames.ERASURE_CONFIRMED: (Queues.REGISTRATION,),
     TaskNames.FEEDBACK_INVITATION: (Queues.NOTIFIER,),
+    TaskNames.EXPORT_REQUESTED: (Queues.NOTIFIER, Queues.FEEDBACK),
+    TaskNames.EXPORT_PART: (Queues.REGISTRATION,),
 }
 
 

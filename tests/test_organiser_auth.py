@@ -342,7 +342,7 @@ def test_export_holds_my_data_and_sessions(client, event, register):
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     assert "Ana Export" in text and "ana.export@example.org" in text
-    data = response.get_json()["registration_service"]
+    data = response.get_json()["services"]["registration"]
     assert data["registration"]["id"] == created["id"]
     assert data["registration"]["consent_at"]
     assert sorted(s["code"] for s in data["sessions"]) == ["S1", "S2"]

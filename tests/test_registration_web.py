@@ -332,7 +332,7 @@ def test_export_downloads_my_data_as_json(client, make_event, make_session):
     assert response.status_code == 200
     assert response.mimetype == "application/json"
     assert "attachment" in response.headers["Content-Disposition"]
-    data = json.loads(response.get_data())["registration_service"]
+    data = json.loads(response.get_data())["services"]["registration"]
     assert data["registration"]["email"] == "ana@example.org"
     assert data["sessions"][0]["code"] == "TH1"
 

@@ -13,7 +13,7 @@ import redis as redis_lib
 from sqlalchemy import func, select
 
 from services.registration.app import db
-from services.registration.models import Erasure, ProcessedEvent
+from services.registration.models import Erasure, Outbox, ProcessedEvent
 from shared import contracts
 from shared.celery_app import make_celery
 from shared.config import ROOT
@@ -108,3 +108,45 @@ def test_erasure_status_lists_the_services_still_to_confirm(client, make_event, 
     assert status["completed_at"] is None
     assert "T" in status["requested_at"]
     assert client.get("/api/v1/erasures/unknown").status_code == 404
+
+
+def test_export_gathers_the_other_services_answers(
+    app, settings, worker, client, make_event, register
+):
+    event = make_event()
+    created = register(event["slug"], email="ana@example.org").get_json()
+    auth = {"Authorization": f"Bearer {created['manage_token']}"}
+    first = client.get("/api/v1/registrations/me/export", headers=auth).get_json()
+    assert first["services"]["registration"]["registration"]["email"] == "ana@example.org"
+    assert first["pending"] == ["feedback", "notifier"] and first["complete"] is False
+    with app.app_context():
+        request = db.session.scalar(
+            select(Outbox).where(Outbox.task_name == TaskNames.EXPORT_REQUESTED)
+        )
+        request_id = request.payload["request_id"]
+    sender = make_celery("test-sender", settings)
+    for service in ("feedback", "notifier"):
+        part = contracts.dump(
+            TaskNames.EXPORT_PART,
+            {
+                "event_id": new_id(),
+                "occurred_at": utcnow(),
+                "registration_id": created["id"],
+                "request_id": request_id,
+                "service": service,
+                "data": {"held_by": service},
+            },
+        )
+        sender.send_task(TaskNames.EXPORT_PART, kwargs=part, queue=Queues.REGISTRATION)
+
+    def complete() -> bool:
+        return client.get("/api/v1/registrations/me/export", headers=auth).get_json()["complete"]
+
+    wait_for(complete)
+    final = client.get("/api/v1/registrations/me/export", headers=auth).get_json()
+    assert final["services"]["notifier"]["data"] == {"held_by": "notifier"}
+    with app.app_context():  # asked once, not on every look
+        requests = db.session.scalars(
+            select(Outbox).where(Outbox.task_name == TaskNames.EXPORT_REQUESTED)
+        ).all()
+        assert len(requests) == 1

@@ -23,13 +23,14 @@ from services.registration.models import (
     WAITLISTED,
     Erasure,
     Event,
+    ExportPart,
     Outbox,
     ProgrammeSession,
     Registration,
     Seat,
 )
 from shared.contracts import ERASING_SERVICES, TaskNames
-from shared.db import utcnow
+from shared.db import new_id, utcnow
 from shared.outbox import add_event
 
 FEEDBACK_WINDOW = timedelta(days=14)
@@ -589,6 +590,68 @@ def export(db: Session, registration: Registration) -> dict[str, Any]:
         },
         "sessions": [vars(seat) for seat in seats],
     }
+
+
+EXPORT_REFRESH = timedelta(minutes=10)
+
+
+def export_everywhere(db: Session, registration: Registration) -> dict[str, Any]:
+    """This service's data now, the other services' as they answered the latest request.
+
+    A request older than EXPORT_REFRESH (or none) is made anew: each service answers with
+    a `privacy.export_part`, and the next call shows it.
+    """
+    now = utcnow()
+    requested = registration.export_requested_at
+    if requested is None or now - requested > EXPORT_REFRESH:
+        registration.export_request_id = new_id()
+        registration.export_requested_at = now
+        add_event(
+            db,
+            Outbox,
+            TaskNames.EXPORT_REQUESTED,
+            {"registration_id": registration.id, "request_id": registration.export_request_id},
+            subject=registration.id,
+        )
+    parts = {
+        part.service: part
+        for part in db.scalars(
+            select(ExportPart).where(ExportPart.registration_id == registration.id)
+        )
+    }
+    services: dict[str, Any] = {"registration": export(db, registration)}
+    for service in ERASING_SERVICES:
+        part = parts.get(service)
+        services[service] = (
+            {"received_at": part.received_at.isoformat(), "data": part.data} if part else None
+        )
+    pending = [s for s in ERASING_SERVICES if services[s] is None]
+    return {
+        "requested_at": registration.export_requested_at.isoformat(),
+        "complete": not pending,
+        "pending": pending,
+        "services": services,
+    }
+
+
+def store_export_part(db: Session, message: dict[str, Any]) -> None:
+    """Keep a service's answer (replacing its previous one) unless the person is gone."""
+    if db.get(Registration, message["registration_id"]) is None:
+        return
+    db.execute(
+        delete(ExportPart).where(
+            ExportPart.registration_id == message["registration_id"],
+            ExportPart.service == message["service"],
+        )
+    )
+    db.add(
+        ExportPart(
+            registration_id=message["registration_id"],
+            request_id=message["request_id"],
+            service=message["service"],
+            data=message["data"],
+        )
+    )
 
 
 def request_link(db: Session, event: Event, email: str) -> bool:

@@ -115,6 +115,9 @@ class Registration(Base):
     status: Mapped[str] = mapped_column(String(20), default="active")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     cancelled_at: Mapped[datetime | None]
+    # The latest request for an export from the other services, and when it was made.
+    export_request_id: Mapped[str | None] = mapped_column(String(32))
+    export_requested_at: Mapped[datetime | None]
 
     event: Mapped[Event] = relationship()
     seats: Mapped[list[Seat]] = relationship(
@@ -167,3 +170,19 @@ class Erasure(Base):
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_by: Mapped[list[Any]] = mapped_column(default=list)
     completed_at: Mapped[datetime | None]
+
+
+class ExportPart(Base):
+    """Another service's data on a participant, kept until the next export or erasure."""
+
+    __tablename__ = "export_parts"
+    __table_args__ = (UniqueConstraint("registration_id", "service"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registration_id: Mapped[str] = mapped_column(
+        ForeignKey("registrations.id", ondelete="CASCADE"), index=True
+    )
+    request_id: Mapped[str] = mapped_column(String(32))
+    service: Mapped[str] = mapped_column(String(20))
+    data: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -18,3 +18,8 @@ def erasure_confirmed(**kwargs: Any) -> None:
     handle_once(
         db, ProcessedEvent, TaskNames.ERASURE_CONFIRMED, kwargs, logic.record_erasure_confirmation
     )
+
+
+@shared_task(name=TaskNames.EXPORT_PART)
+def export_part(**kwargs: Any) -> None:
+    handle_once(db, ProcessedEvent, TaskNames.EXPORT_PART, kwargs, logic.store_export_part)

@@ -620,7 +620,8 @@ def cancel(token: str) -> Any:
 @bp.get("/manage/<token>/export")
 def export(token: str) -> Any:
     registration = participant_or_404()
-    body = {"registration_service": logic.export(db.session, registration)}
+    body = logic.export_everywhere(db.session, registration)
+    db.session.commit()
     return Response(
         json.dumps(body, ensure_ascii=False, indent=2),
         mimetype="application/json",
