@@ -1,0 +1,93 @@
+"""`make bench`: the registration rush benchmark runs end to end, and its checks can fail.
+
+Speed goals are not asserted here (a shared 2-core CI box says little about them); the run
+must finish, print its figures, and find no oversold session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scripts import bench
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_quick_benchmark_prints_its_figures_and_finds_nothing_oversold() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.bench", "--quick", "--db", "sqlite"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    for name in ("registration", "bare"):
+        assert re.search(rf"^{name} +requests +\d+ +errors +0 +throughput .* req/s", output, re.M)
+    assert re.search(r"^throughput ratio registration/bare +[\d.]+ +target", output, re.M)
+    assert re.search(r"^p99 latency ratio registration/bare +[\d.]+ +target", output, re.M)
+    assert "database: sqlite" in output
+    assert "oversell check OK" in output
+
+
+def session(code: str, capacity: int | None, taken: int, waiting: int) -> dict[str, object]:
+    return {"code": code, "capacity": capacity, "seats_taken": taken, "waitlist_length": waiting}
+
+
+def test_checks_catch_an_oversold_session_and_a_waiting_list_beside_free_seats() -> None:
+    good = [session("FV1", 25, 25, 10), session("T4", None, 400, 0)]
+    assert bench.api_failures(good) == []
+    bad = [session("FV1", 25, 26, 10), session("T1", 60, 59, 1)]
+    failures = bench.api_failures(bad)
+    assert any("FV1 is oversold" in f for f in failures)
+    assert any("T1 has a waiting list" in f for f in failures)
+
+
+def test_checks_compare_the_tables_with_seats_taken_and_the_api() -> None:
+    api = [session("FV1", 25, 25, 3)]
+    right = bench.SeatCounts("FV1", 25, 25, 25, 3, 3)
+    assert bench.database_failures([right], api) == []
+    # a naive check-then-write claim: the counter stays at 25 while 27 rows were confirmed
+    lost_update = bench.SeatCounts("FV1", 25, 25, 27, 3, 3)
+    assert any("27 confirmed seat rows" in f for f in bench.database_failures([lost_update], api))
+    same_number = bench.SeatCounts("FV1", 25, 25, 25, 3, 2)
+    assert any("same waiting-list number" in f for f in bench.database_failures([same_number], api))
+
+
+def test_waiting_list_positions_must_be_one_to_n() -> None:
+    waiting = {"FV1": 3, "T1": 0}
+    handed = [("FV1", 2), ("FV1", 1), ("FV1", 3)]
+    assert bench.position_failures("answers", handed, waiting, complete=True) == []
+    assert bench.position_failures("answers", handed[:2], waiting, complete=False) == []
+    assert bench.position_failures("answers", handed[:2], waiting, complete=True)
+    twice = [("FV1", 1), ("FV1", 1), ("FV1", 3)]
+    assert bench.position_failures("answers", twice, waiting, complete=True)
+    assert bench.position_failures("answers", twice, waiting, complete=False)
+    assert bench.position_failures("answers", [("T1", 1)], waiting, complete=False)
+
+
+def test_wrk_body_template_gives_the_same_registration_as_the_python_client() -> None:
+    # Lua's string.format takes the same %d/%s directives as Python's % operator.
+    from_wrk = json.loads(bench.wrk_template() % (7, "rush", 7, "T3"))
+    from_python = json.loads(bench.registration_body("rush", 7))
+    from_python["language"] = from_wrk["language"]  # wrk sends one language for all
+    assert from_wrk == {**from_python, "session_codes": ["FV1", "T3"]}
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(n) for n in range(1, 101)]
+    assert bench.percentile(values, 0.50) == 50.0
+    assert bench.percentile(values, 0.99) == 99.0
+    assert bench.percentile([5.0], 0.99) == 5.0
+    assert bench.percentile([], 0.5) == 0.0
