@@ -24,6 +24,8 @@ from shared.db import Database, UTCDateTime, new_id, utcnow
 log = structlog.get_logger(__name__)
 # Published events are kept a week for inspection, then deleted with any personal data in them.
 PUBLISHED_RETENTION = timedelta(days=7)
+# The test suite turns this on so every message written is checked against its whole schema.
+FULL_CONTRACT_CHECK = False
 
 
 class OutboxMixin:
@@ -60,9 +62,21 @@ def add_event(
 ) -> str:
     """Validate an event against its contract and write it to the outbox (no commit)."""
     event_id = new_id()
-    body = contracts.dump(name, {"event_id": event_id, "occurred_at": utcnow(), **payload})
-    row = model(id=event_id, seq=_next_seq(), task_name=name, payload=body, subject_id=subject)
-    session.add(row)
+    message = {"event_id": event_id, "occurred_at": utcnow(), **payload}
+    body = contracts.dump(name, message, full_check=FULL_CONTRACT_CHECK)
+    # Core INSERT in the caller's transaction: cheaper than an ORM object, same atomicity.
+    session.connection().execute(
+        model.__table__.insert(),
+        {
+            "id": event_id,
+            "seq": _next_seq(),
+            "task_name": name,
+            "payload": body,
+            "subject_id": subject,
+            "created_at": utcnow(),
+            "attempts": 0,
+        },
+    )
     return event_id
 
 

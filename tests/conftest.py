@@ -18,12 +18,18 @@ import redis as redis_lib
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+import shared.outbox
 from shared.config import Settings
 from shared.migrations import upgrade
+
+shared.outbox.FULL_CONTRACT_CHECK = True  # every message a test makes a service write
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _XDIST_WORKER.startswith("gw"):  # parallel runs: each worker its own database, own queues
+    REDIS_URL = f"{REDIS_URL.rsplit('/', 1)[0]}/{15 - int(_XDIST_WORKER[2:]) % 8}"
 ORGANISER_TOKEN = "test-organiser-token-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 

@@ -45,7 +45,11 @@ def test_receiver_refuses_unknown_fields_and_missing_ones():
 
 def test_sender_refuses_a_message_that_breaks_its_schema():
     with pytest.raises(ContractError):
-        contracts.dump(TaskNames.ERASURE_CONFIRMED, {**erased(), "service": "billing"})
+        contracts.dump(
+            TaskNames.ERASURE_CONFIRMED, {**erased(), "service": "billing"}, full_check=True
+        )
+    with pytest.raises(ContractError, match="missing event_slug, registration_id"):
+        contracts.dump(TaskNames.ERASED, {"event_id": "e", "occurred_at": utcnow()})
     with pytest.raises(ContractError, match="unknown task"):
         contracts.dump("registration.typo", erased())
 

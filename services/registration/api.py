@@ -65,7 +65,7 @@ def tokens() -> ParticipantTokens:
     return tokens
 
 
-def manage_token(registration: Registration) -> str:
+def manage_token(registration: Registration | logic.Registered) -> str:
     return tokens().sign(registration.id, registration.token_version)
 
 
@@ -169,7 +169,7 @@ class Registrations(MethodView):
     @registrations_bp.response(201, RegistrationCreated)
     def post(self, data: dict[str, Any], slug: str) -> Any:
         """Register for the event and claim seats; full sessions put you on their waiting list."""
-        event = run(logic.get_event, db.session, slug)
+        event = run(logic.event_row, db.session, slug)
         registration, seats = run(logic.register, db.session, event, data)
         db.session.commit()
         return {

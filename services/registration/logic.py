@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -201,31 +201,32 @@ def _lock_session(db: Session, session_id: int) -> None:
     )
 
 
+_SESSIONS = ProgrammeSession.__table__
+# Built once: these run on every registration, so they skip the ORM and its per-call set-up.
+_TAKE_SEAT = (
+    update(_SESSIONS)
+    .where(
+        _SESSIONS.c.id == bindparam("session_id"),
+        or_(_SESSIONS.c.capacity.is_(None), _SESSIONS.c.seats_taken < _SESSIONS.c.capacity),
+    )
+    .values(seats_taken=_SESSIONS.c.seats_taken + 1)
+)
+_NEXT_WAITLIST_SEQ = (
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id == bindparam("session_id"))
+    .values(waitlist_counter=_SESSIONS.c.waitlist_counter + 1)
+    .returning(_SESSIONS.c.waitlist_counter)
+)
+
+
 def _try_take_seat(db: Session, session_id: int) -> bool:
     """The atomic claim: one UPDATE that succeeds only while a place is free."""
-    result = db.execute(
-        update(ProgrammeSession)
-        .where(
-            ProgrammeSession.id == session_id,
-            or_(
-                ProgrammeSession.capacity.is_(None),
-                ProgrammeSession.seats_taken < ProgrammeSession.capacity,
-            ),
-        )
-        .values(seats_taken=ProgrammeSession.seats_taken + 1)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    result = db.connection().execute(_TAKE_SEAT, {"session_id": session_id})
+    return result.rowcount == 1
 
 
 def _next_waitlist_seq(db: Session, session_id: int) -> int:
-    seq = db.execute(
-        update(ProgrammeSession)
-        .where(ProgrammeSession.id == session_id)
-        .values(waitlist_counter=ProgrammeSession.waitlist_counter + 1)
-        .returning(ProgrammeSession.waitlist_counter)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
+    seq = db.connection().execute(_NEXT_WAITLIST_SEQ, {"session_id": session_id}).scalar_one()
     return int(seq)
 
 
@@ -297,7 +298,7 @@ def release_seat(db: Session, seat: Seat) -> list[Seat]:
     return promote_waitlist(db, session)
 
 
-def check_no_overlap(sessions: Sequence[ProgrammeSession]) -> None:
+def check_no_overlap(sessions: Sequence[Any]) -> None:
     ordered = sorted(sessions, key=lambda s: s.starts_at)
     for first, second in zip(ordered, ordered[1:], strict=False):
         if second.starts_at < first.ends_at:
@@ -372,16 +373,8 @@ def _check_open(event: Event, now: datetime) -> None:
         raise RuleError("Registration for this event is closed.", code="closed")
 
 
-def _sessions_by_code(
-    db: Session, event: Event, codes: Iterable[str], now: datetime
-) -> list[ProgrammeSession]:
-    wanted = list(dict.fromkeys(codes))
-    found = db.scalars(
-        select(ProgrammeSession)
-        .where(ProgrammeSession.event_id == event.id, ProgrammeSession.code.in_(wanted))
-        .order_by(ProgrammeSession.id)
-    ).all()
-    unknown = sorted(set(wanted) - {s.code for s in found})
+def _check_sessions(codes: Sequence[str], found: Sequence[Any], now: datetime) -> None:
+    unknown = sorted(set(codes) - {s.code for s in found})
     if unknown:
         raise InvalidInput(
             f"Unknown session code(s): {', '.join(unknown)}.",
@@ -397,6 +390,18 @@ def _sessions_by_code(
             code="started",
             sessions=started,
         )
+
+
+def _sessions_by_code(
+    db: Session, event: Event, codes: Iterable[str], now: datetime
+) -> list[ProgrammeSession]:
+    wanted = list(dict.fromkeys(codes))
+    found = db.scalars(
+        select(ProgrammeSession)
+        .where(ProgrammeSession.event_id == event.id, ProgrammeSession.code.in_(wanted))
+        .order_by(ProgrammeSession.id)
+    ).all()
+    _check_sessions(wanted, found, now)
     return list(found)
 
 
@@ -407,61 +412,123 @@ def seat_results(db: Session, seats: Iterable[Seat]) -> list[SeatResult]:
     ]
 
 
+@dataclass
+class Registered:
+    id: str
+    token_version: int
+
+
+_EVENTS = Event.__table__
+_REGISTRATIONS = Registration.__table__
+_SEATS = Seat.__table__
+_EVENT_BY_SLUG = select(_EVENTS).where(_EVENTS.c.slug == bindparam("slug"))
+_SESSIONS_BY_CODE = (
+    select(_SESSIONS)
+    .where(
+        _SESSIONS.c.event_id == bindparam("event_id"),
+        _SESSIONS.c.code.in_(bindparam("codes", expanding=True)),
+    )
+    .order_by(_SESSIONS.c.id)
+)
+_WAITING_AHEAD = select(func.count()).where(
+    _SEATS.c.session_id == bindparam("session_id"),
+    _SEATS.c.status == WAITLISTED,
+    _SEATS.c.waitlist_seq < bindparam("seq"),
+)
+
+
+def event_row(db: Session, slug: str) -> Any:
+    """The event as a plain row (attribute access like the model), for the hot path."""
+    row = db.connection().execute(_EVENT_BY_SLUG, {"slug": slug}).first()
+    if row is None:
+        raise NotFound(f"No event {slug!r}.")
+    return row
+
+
 def register(
-    db: Session, event: Event, data: dict[str, Any], now: datetime | None = None
-) -> tuple[Registration, list[SeatResult]]:
-    """Create a registration and claim its seats; the caller commits."""
+    db: Session, event: Any, data: dict[str, Any], now: datetime | None = None
+) -> tuple[Registered, list[SeatResult]]:
+    """Create a registration and claim its seats; the caller commits.
+
+    This is the rush path, so it speaks SQLAlchemy Core: the same rules as the rest of
+    the module, a fraction of the ORM's CPU per request. `event` is a model or a row.
+    """
     now = now or utcnow()
     _check_open(event, now)
-    email = data["email"].strip().lower()
-    sessions = _sessions_by_code(db, event, data.get("session_codes", []), now)
+    conn = db.connection()
+    codes = list(dict.fromkeys(data.get("session_codes", [])))
+    sessions = conn.execute(_SESSIONS_BY_CODE, {"event_id": event.id, "codes": codes}).all()
+    _check_sessions(codes, sessions, now)
     check_no_overlap(sessions)
-    registration = Registration(
-        event=event,
-        email=email,
-        name=data["name"].strip(),
-        organisation=data.get("organisation", "").strip(),
-        city=data.get("city", "").strip(),
-        country=data["country"].upper(),
-        role=data["role"],
-        language=data["language"],
-        consent_at=now,
-        token_version=1,
-        status="active",
-        created_at=now,
-        seats=[],
-    )
-    db.add(registration)
+    participant = {
+        "registration_id": new_id(),
+        "email": data["email"].strip().lower(),
+        "name": data["name"].strip(),
+        "language": data["language"],
+        "token_version": 1,
+        "organisation": data.get("organisation", "").strip(),
+        "city": data.get("city", "").strip(),
+        "country": data["country"].upper(),
+        "role": data["role"],
+    }
+    row = {k: v for k, v in participant.items() if k != "registration_id"}
     try:
         # The unique (event, email) index decides duplicates, even two at the same instant.
-        db.flush()
+        conn.execute(
+            _REGISTRATIONS.insert(),
+            {
+                **row,
+                "id": participant["registration_id"],
+                "event_id": event.id,
+                "consent_at": now,
+                "status": "active",
+                "created_at": now,
+            },
+        )
     except IntegrityError:
         raise RuleError(
             "This email address is already registered for this event.", "email", code="email_taken"
         ) from None
-    with db.no_autoflush:  # one INSERT for all seats, after every claim
-        seats = [claim_seat(db, registration, session) for session in sessions]
-    db.flush()
-    results = seat_results(db, seats)
+    seats, results = [], []
+    for session in sessions:  # in id order: concurrent registrations lock alike, no deadlock
+        if _try_take_seat(db, session.id):
+            seat = {"status": CONFIRMED, "waitlist_seq": None, "confirmed_at": now}
+        else:
+            seat = {"status": WAITLISTED, "waitlist_seq": _next_waitlist_seq(db, session.id)}
+            seat["confirmed_at"] = None
+        seats.append(
+            {**seat, "registration_id": participant["registration_id"], "session_id": session.id}
+        )
+    if seats:
+        conn.execute(_SEATS.insert(), [{**seat, "created_at": now} for seat in seats])
+    ordered = sorted(zip(sessions, seats, strict=True), key=lambda p: (p[0].starts_at, p[0].code))
+    for session, seat in ordered:
+        position = None
+        if seat["status"] == WAITLISTED:
+            ahead = conn.execute(
+                _WAITING_AHEAD, {"session_id": session.id, "seq": seat["waitlist_seq"]}
+            ).scalar_one()
+            position = int(ahead) + 1
+        results.append(SeatResult(session.code, seat["status"], position))
     add_event(
         db,
         Outbox,
         TaskNames.REGISTERED,
         {
             "event": event_info(event),
-            "participant": participant_info(registration),
+            "participant": participant,
             "seats": [
-                seat_info(seat, result.waitlist_position)
-                for seat, result in zip(
-                    sorted(seats, key=lambda s: (s.session.starts_at, s.session.code)),
-                    results,
-                    strict=True,
-                )
+                {
+                    "session": session_info(session),
+                    "status": result.status,
+                    "waitlist_position": result.waitlist_position,
+                }
+                for (session, _seat), result in zip(ordered, results, strict=True)
             ],
         },
-        subject=registration.id,
+        subject=participant["registration_id"],
     )
-    return registration, results
+    return Registered(participant["registration_id"], 1), results
 
 
 def find_registration(db: Session, registration_id: str, token_version: int) -> Registration:
