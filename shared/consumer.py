@@ -51,6 +51,10 @@ def handle_once(
             handler(session, message)
             session.add(model(event_id=message["event_id"], task_name=name))
     except IntegrityError:
+        # Only a clash on the processed-event key means another worker handled it.
+        with database.transaction() as session:
+            if session.get(model, message["event_id"]) is None:
+                raise
         log.info("event.duplicate_concurrent", task=name, event_id=message["event_id"])
         return False
     return True

@@ -16,7 +16,10 @@ from shared.config import EMBEDDED_REDIS_PORT, ROOT, load_settings
 
 @pytest.fixture
 def environ(tmp_path) -> dict[str, str]:
-    return {"REGISTRATION_DATABASE_URL": f"sqlite:///{tmp_path / 'registration.sqlite3'}"}
+    return {
+        f"{service.upper()}_DATABASE_URL": f"sqlite:///{tmp_path / f'{service}.sqlite3'}"
+        for service in ("registration", "feedback", "notifier")
+    }
 
 
 def names(processes) -> list[str]:
@@ -54,6 +57,11 @@ def test_processes_are_web_worker_relay_and_embedded_redis(environ, tmp_path):
         "registration-web",
         "registration-worker",
         "registration-relay",
+        "notifier-web",
+        "notifier-worker",
+        "notifier-relay",
+        "notifier-sweeper",
+        "mail",
     ]
     commands = dict(processes)
     assert f"--port {EMBEDDED_REDIS_PORT}" in commands["redis"]
@@ -68,6 +76,9 @@ def test_no_embedded_redis_when_redis_url_is_set(environ, tmp_path):
     environ.update(REDIS_URL="redis://127.0.0.1:6379/3", REGISTRATION_PORT="9001")
     _, processes = prepare(environ, tmp_path / "var")
     assert "redis" not in names(processes)
+    environ.update(SMTP_HOST="smtp.example.org")
+    _, processes = prepare(environ, tmp_path / "var")
+    assert "mail" not in names(processes)
     assert "-b 127.0.0.1:9001" in dict(processes)["registration-web"]
 
 

@@ -1,0 +1,336 @@
+"""Which email each event sends, and how it reads: subject, text, HTML and calendar, per language.
+
+Rendering needs a Flask app context (templates, catalogues); the language is forced for each
+email, because without `force_locale` Flask-Babel silently uses the default locale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, get_timezone_location
+from flask import render_template
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from icalendar import Calendar
+from icalendar import Event as CalendarEvent
+
+from shared.auth import ParticipantTokens
+from shared.contracts import TaskNames
+
+CONFIRMATION = "confirmation"
+SEAT_CONFIRMED = "seat_confirmed"
+WAITLISTED = "waitlisted"
+PROMOTED = "promoted"
+SEAT_RELEASED = "seat_released"
+CANCELLED = "cancelled"
+MANAGE_LINK = "manage_link"
+FEEDBACK_INVITATION = "feedback_invitation"
+
+# The one email each consumed event sends (erasure sends none).
+TEMPLATE_FOR_EVENT: dict[str, str] = {
+    TaskNames.REGISTERED: CONFIRMATION,
+    TaskNames.SEAT_CONFIRMED: SEAT_CONFIRMED,
+    TaskNames.SEAT_WAITLISTED: WAITLISTED,
+    TaskNames.SEAT_PROMOTED: PROMOTED,
+    TaskNames.SEAT_RELEASED: SEAT_RELEASED,
+    TaskNames.CANCELLED: CANCELLED,
+    TaskNames.LINK_REQUESTED: MANAGE_LINK,
+    TaskNames.FEEDBACK_INVITATION: FEEDBACK_INVITATION,
+}
+TEMPLATES = tuple(TEMPLATE_FOR_EVENT.values())
+
+# How dates are written for each language: English readers here are European (20 March 2024).
+DATE_LOCALES = {"en": "en_GB"}
+
+SUBJECTS = {
+    CONFIRMATION: _l("Your registration for %(event)s"),
+    SEAT_CONFIRMED: _l("Your place in “%(session)s” is confirmed"),
+    WAITLISTED: _l("You are on the waiting list for “%(session)s”"),
+    PROMOTED: _l("Good news: a place is yours in “%(session)s”"),
+    SEAT_RELEASED: _l("You have left “%(session)s”"),
+    CANCELLED: _l("Your registration for %(event)s is cancelled"),
+    MANAGE_LINK: _l("Your personal link for %(event)s"),
+    FEEDBACK_INVITATION: _l("How was “%(session)s”? Give us your opinion"),
+}
+
+
+@dataclass(frozen=True)
+class Person:
+    registration_id: str
+    email: str
+    name: str
+    language: str
+    token_version: int
+
+
+@dataclass(frozen=True)
+class Links:
+    """The participant links put in emails, signed like the registration service signs them."""
+
+    public_base_url: str
+    feedback_public_url: str
+    tokens: ParticipantTokens
+
+    def manage(self, person: Person) -> str:
+        token = self.tokens.sign(person.registration_id, person.token_version)
+        return f"{self.public_base_url.rstrip('/')}/manage/{token}"
+
+    def rate(self, person: Person) -> str:
+        token = self.tokens.sign(person.registration_id, person.token_version)
+        return f"{self.feedback_public_url.rstrip('/')}/rate/{token}"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Email:
+    template: str
+    language: str
+    subject: str
+    text: str
+    html: str
+    attachments: tuple[Attachment, ...] = field(default=())
+
+
+# --- what the templates show ------------------------------------------------------------------
+
+
+def translated(item: Mapping[str, Any], language: str) -> str:
+    return str(item.get("title_translations", {}).get(language) or item["title"])
+
+
+def session_view(
+    session: Mapping[str, Any], event: Mapping[str, Any], language: str, position: int | None = None
+) -> dict[str, Any]:
+    """A session as an email shows it: its title in the reader's language, local day and time."""
+    zone = ZoneInfo(event["timezone"])
+    starts, ends = session["starts_at"].astimezone(zone), session["ends_at"].astimezone(zone)
+    return {
+        "code": session["code"],
+        "title": translated(session, language),
+        "day": format_date(starts.date(), "full", locale=DATE_LOCALES.get(language, language)),
+        "time": f"{starts:%H:%M}–{ends:%H:%M}",
+        "room": session.get("room") or "",
+        "position": position,
+    }
+
+
+def base_context(event: Mapping[str, Any], person: Person, links: Links) -> dict[str, Any]:
+    language = person.language
+    return {
+        "name": person.name,
+        "event_title": translated(event, language),
+        "city": event["city"],
+        "zone": get_timezone_location(ZoneInfo(event["timezone"]), locale=language),
+        "manage_url": links.manage(person),
+    }
+
+
+def calendar(
+    event: Mapping[str, Any],
+    sessions: Iterable[Mapping[str, Any]],
+    person: Person,
+    links: Links,
+    stamp: datetime,
+) -> Attachment:
+    """An .ics with one VEVENT per session, in the event's time zone, with stable UIDs."""
+    zone = ZoneInfo(event["timezone"])
+    sessions = list(sessions)
+    cal = Calendar()
+    cal.add("prodid", "-//Agora//Conference registration//EN")
+    cal.add("version", "2.0")
+    cal.add("method", "PUBLISH")
+    for session in sessions:
+        item = CalendarEvent()
+        # Same person, same session, same UID: a later email updates the calendar entry.
+        item.add("uid", f"{event['slug']}.{session['code']}.{person.registration_id}@agora")
+        item.add("dtstamp", stamp)
+        item.add("dtstart", session["starts_at"].astimezone(zone))
+        item.add("dtend", session["ends_at"].astimezone(zone))
+        item.add("summary", translated(session, person.language))
+        location = ", ".join(part for part in (session.get("room"), event["city"]) if part)
+        item.add("location", location)
+        item.add("description", translated(event, person.language))
+        item.add("url", links.manage(person))
+        cal.add_component(item)
+    # Only the years the sessions span: the full 1970-2038 table would weigh kilobytes.
+    first = min(s["starts_at"] for s in sessions).date() - timedelta(days=366)
+    last = max(s["ends_at"] for s in sessions).date() + timedelta(days=366)
+    cal.add_missing_timezones(date(first.year, 1, 1), date(last.year + 1, 1, 1))
+    return Attachment(
+        filename=f"{event['slug']}.ics",
+        content_type="text/calendar; method=PUBLISH",
+        content=cal.to_ical().decode(),
+    )
+
+
+# --- one builder per template -----------------------------------------------------------------
+
+
+def _confirmation(message: dict[str, Any], person: Person, links: Links) -> dict[str, Any]:
+    event, language = message["event"], person.language
+    seats = message["seats"]
+    confirmed = [s["session"] for s in seats if s["status"] == "confirmed"]
+    return {
+        "confirmed": [session_view(s, event, language) for s in confirmed],
+        "waitlisted": [
+            session_view(s["session"], event, language, s["waitlist_position"])
+            for s in seats
+            if s["status"] == "waitlisted"
+        ],
+        "_calendar": confirmed,
+    }
+
+
+def _seat(message: dict[str, Any], person: Person, links: Links) -> dict[str, Any]:
+    seat, event = message["seat"], message["event"]
+    view = session_view(seat["session"], event, person.language, seat["waitlist_position"])
+    with_calendar = seat["status"] == "confirmed" and message["_template"] != SEAT_RELEASED
+    return {"session": view, "_calendar": [seat["session"]] if with_calendar else []}
+
+
+def _cancelled(message: dict[str, Any], person: Person, links: Links) -> dict[str, Any]:
+    known: Mapping[str, Mapping[str, Any]] = message.get("_known_sessions", {})
+    released = [
+        session_view(known[code], message["event"], person.language)
+        if code in known
+        else {"code": code, "title": code, "day": "", "time": "", "room": "", "position": None}
+        for code in message["released"]
+    ]
+    return {"released": released}
+
+
+def _manage_link(message: dict[str, Any], person: Person, links: Links) -> dict[str, Any]:
+    return {}
+
+
+def _feedback(message: dict[str, Any], person: Person, links: Links) -> dict[str, Any]:
+    session = session_view(message["session"], message["event"], person.language)
+    zone = ZoneInfo(message["event"]["timezone"])
+    # The last day on which feedback is open: a window closing at midnight ends the day before.
+    last_day = (message["event"]["feedback_closes_at"] - timedelta(seconds=1)).astimezone(zone)
+    language = DATE_LOCALES.get(person.language, person.language)
+    return {
+        "session": session,
+        "rate_url": links.rate(person),
+        "closes_on": format_date(last_day.date(), "long", locale=language),
+    }
+
+
+_BUILDERS = {
+    CONFIRMATION: _confirmation,
+    SEAT_CONFIRMED: _seat,
+    WAITLISTED: _seat,
+    PROMOTED: _seat,
+    SEAT_RELEASED: _seat,
+    CANCELLED: _cancelled,
+    MANAGE_LINK: _manage_link,
+    FEEDBACK_INVITATION: _feedback,
+}
+
+
+def compose(
+    template: str,
+    message: dict[str, Any],
+    person: Person,
+    links: Links,
+    known_sessions: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Email:
+    """The email `template` for a received event, rendered in the person's language."""
+    event = message["event"]
+    data = {**message, "_template": template, "_known_sessions": known_sessions or {}}
+    values = _BUILDERS[template](data, person, links)
+    sessions = values.pop("_calendar", [])
+    context = {**base_context(event, person, links), **values}
+    subject_values = {
+        "event": context["event_title"],
+        "session": context.get("session", {}).get("title", ""),
+    }
+    text, html, subject = render(template, person.language, context, subject_values)
+    stamp = message["occurred_at"]
+    attachments = (calendar(event, sessions, person, links, stamp),) if sessions else ()
+    return Email(template, person.language, subject, text, html, attachments)
+
+
+def render(
+    template: str, language: str, context: dict[str, Any], subject_values: dict[str, str]
+) -> tuple[str, str, str]:
+    """Text body, HTML body and subject of one email, in `language` whatever the default."""
+    with force_locale(language):
+        # A header cannot hold a line break: titles come from organisers' input.
+        subject = " ".join((str(SUBJECTS[template]) % subject_values).split())
+        text = render_template(f"notifier/email/{template}.txt", subject=subject, **context)
+        html = render_template(
+            f"notifier/email/{template}.html", subject=subject, language=language, **context
+        )
+    return tidy(text), html, subject
+
+
+def tidy(text: str) -> str:
+    """Plain text as templates leave it, without trailing spaces or runs of blank lines."""
+    lines = "\n".join(line.rstrip() for line in text.strip().splitlines())
+    return re.sub(r"\n{3,}", "\n\n", lines) + "\n"
+
+
+# --- the message as it goes over SMTP -------------------------------------------------------------
+
+
+def parse_mail_from(value: str) -> Address:
+    """MAIL_FROM as people write it: `Name <address>`, even with an unquoted comma in the name
+    (the default has one), or a bare address."""
+    match = re.fullmatch(r"\s*(.*?)\s*<([^<>\s]+)>\s*", value)
+    if match is None:
+        return Address(addr_spec=value.strip())
+    name = match.group(1).strip().strip('"').strip()
+    return Address(display_name=name, addr_spec=match.group(2))
+
+
+def message_id(key: str, mail_from: str) -> str:
+    """The same idempotency key always gives the same Message-ID (receivers can deduplicate)."""
+    domain = parse_mail_from(mail_from).addr_spec.rpartition("@")[2] or "agora.invalid"
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
+
+
+def to_mime(email: Email, key: str, to: str, mail_from: str) -> bytes:
+    """The email as sent: text and HTML alternatives, then any attachment; CRLF line ends.
+
+    Built once, when the email is composed: building MIME costs more than sending it.
+    """
+    message = EmailMessage()
+    message["Subject"] = email.subject
+    message["From"] = parse_mail_from(mail_from)
+    message["To"] = Address(addr_spec=to)
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = message_id(key, mail_from)
+    message["Content-Language"] = email.language
+    # An automatic message: out-of-office robots must not answer it (RFC 3834).
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(email.text)
+    message.add_alternative(email.html, subtype="html")
+    for attachment in email.attachments:
+        maintype, _, rest = attachment.content_type.partition("/")
+        subtype, *params = [part.strip() for part in rest.split(";")]
+        message.add_attachment(
+            attachment.content.encode(),
+            maintype=maintype,
+            subtype=subtype,
+            filename=attachment.filename,
+            params=dict(param.split("=", 1) for param in params if "=" in param),
+        )
+    return message.as_bytes(policy=SMTP)

@@ -1,0 +1,392 @@
+"""Server-rendered pages for organisers: the delivery log and the local mail catcher's inbox.
+
+Every page needs the organiser sign-in (a flag in the signed session cookie): emails carry
+participants' personal links, which are as good as passwords.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask import session as cookie_session
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from marshmallow import ValidationError
+from sqlalchemy import func, select
+
+from services.notifier import catcher, logic
+from services.notifier.app import db, organiser_auth
+from services.notifier.emails import TEMPLATES
+from services.notifier.models import FAILED, STATUSES, CaughtMessage, Message
+from services.notifier.schemas import MessageListArgs
+from shared.config import ROOT
+from shared.contracts import LANGUAGES
+
+bp = Blueprint("web", __name__, template_folder="templates")
+# The base layout and its CSS live in shared/templates, for every service's pages.
+bp.register_blueprint(
+    Blueprint("layout", __name__, template_folder=str(ROOT / "shared" / "templates"))
+)
+
+LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
+LANG_COOKIE_SECONDS = 365 * 24 * 3600
+ORGANISER_SIGN_IN_SECONDS = 12 * 3600
+PER_PAGE = 50
+# No script anywhere; a caught email's HTML inherits this policy inside its sandboxed frame,
+# so it cannot load remote images or anything else either.
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+STATUS_LABELS = {
+    "queued": _l("Queued"),
+    "sent": _l("Sent"),
+    "retrying": _l("Retrying"),
+    "failed": _l("Failed"),
+}
+TEMPLATE_LABELS = {
+    "confirmation": _l("Registration confirmed"),
+    "seat_confirmed": _l("Place confirmed"),
+    "waitlisted": _l("Waiting list"),
+    "promoted": _l("Promoted from the waiting list"),
+    "seat_released": _l("Session dropped"),
+    "cancelled": _l("Registration cancelled"),
+    "manage_link": _l("Personal link"),
+    "feedback_invitation": _l("Feedback invitation"),
+}
+
+
+# --- language and page furniture -----------------------------------------------------------------
+
+
+def select_locale() -> str:
+    """?lang=, then the lang cookie, then the browser's preference."""
+    for chosen in (request.args.get("lang"), request.cookies.get("lang")):
+        if chosen in LANGUAGES:
+            return chosen
+    return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def current_language() -> str:
+    return str(get_locale() or "en")
+
+
+def language_links() -> list[dict[str, Any]]:
+    """Links to this page in each language (a POST's page links to the delivery log)."""
+    endpoint, values = request.endpoint, dict(request.view_args or {})
+    if request.method != "GET" or endpoint is None:
+        endpoint, values = "web.messages", {}
+    else:
+        values.update((k, v) for k, v in request.args.items() if k != "lang")
+    return [
+        {
+            "code": code,
+            "name": name,
+            "url": url_for(endpoint, **values, lang=code),
+            "current": code == current_language(),
+        }
+        for code, name in LANGUAGE_NAMES.items()
+    ]
+
+
+@bp.context_processor
+def layout_context() -> dict[str, Any]:
+    return {
+        "language_links": language_links(),
+        "current_language": current_language(),
+        "signed_in": organiser_signed_in(),
+        "status_labels": STATUS_LABELS,
+        "template_labels": TEMPLATE_LABELS,
+    }
+
+
+@bp.after_request
+def page_headers(response: Response) -> Response:
+    chosen = request.args.get("lang")
+    if chosen in LANGUAGES and request.cookies.get("lang") != chosen:
+        response.set_cookie(
+            "lang",
+            chosen,
+            max_age=LANG_COOKIE_SECONDS,
+            samesite="Lax",
+            httponly=True,
+            secure=request.is_secure,
+        )
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # Pages show addresses and personal links: keep them out of caches and Referer headers.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(CSRFError)
+def csrf_failed(_error: CSRFError) -> Any:
+    message = _(
+        "For your safety, a form can only be sent from the page that showed it, in the same "
+        "browser. Go back, reload the page and send the form again."
+    )
+    return page("error.html", 400, heading=_("This form has expired"), message=message)
+
+
+def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    return render_template(f"notifier/{template}", **context), status
+
+
+# --- sign-in -----------------------------------------------------------------------------------
+
+
+def organiser_signed_in() -> bool:
+    # The cookie holds a signed flag and its expiry, never the token itself.
+    return (
+        bool(cookie_session.get("organiser"))
+        and cookie_session.get("organiser_until", 0) > time.time()
+    )
+
+
+def organiser_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not organiser_signed_in():
+            return redirect(url_for("web.sign_in", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only a path on this site (no open redirect)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return None if "\\" in target else target
+
+
+@bp.get("/")
+def index() -> Any:
+    return redirect(url_for("web.messages"))
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> Any:
+    next_path = safe_next(request.values.get("next"))
+    if request.method == "POST":
+        if organiser_auth.is_valid(request.form.get("token", "").strip()):
+            cookie_session.clear()
+            cookie_session["organiser"] = True
+            cookie_session["organiser_until"] = time.time() + ORGANISER_SIGN_IN_SECONDS
+            return redirect(next_path or url_for("web.messages"), 303)
+        error = _("This organiser token is not valid.")
+        return page("sign_in.html", 401, error=error, next=next_path)
+    if organiser_signed_in():
+        return redirect(next_path or url_for("web.messages"))
+    return page("sign_in.html", error=None, next=next_path)
+
+
+@bp.post("/sign-out")
+def sign_out() -> Any:
+    cookie_session.pop("organiser", None)
+    cookie_session.pop("organiser_until", None)
+    flash(_("You are signed out."), "success")
+    return redirect(url_for("web.sign_in"), 303)
+
+
+# --- the delivery log ----------------------------------------------------------------------------
+
+
+def log_filters() -> dict[str, Any]:
+    """The delivery log's filters from the query string; bad values are ignored, not fatal."""
+    raw = {
+        key: value
+        for key, value in request.args.items()
+        if key in ("status", "to", "template", "page") and value.strip()
+    }
+    try:
+        return dict(MessageListArgs().load({**raw, "per_page": PER_PAGE}))
+    except ValidationError as error:
+        return dict(
+            MessageListArgs().load(
+                {k: v for k, v in raw.items() if k not in error.messages} | {"per_page": PER_PAGE}
+            )
+        )
+
+
+@bp.get("/messages")
+@organiser_required
+def messages() -> Any:
+    filters = log_filters()
+    rows, total = logic.list_messages(db.session, **filters)
+    pages = max(1, -(-total // PER_PAGE))
+    query = {k: v for k, v in filters.items() if k not in ("page", "per_page")}
+    return page(
+        "messages.html",
+        rows=rows,
+        total=total,
+        filters=filters,
+        page_number=filters["page"],
+        pages=pages,
+        query=query,
+        statuses=STATUSES,
+        templates=TEMPLATES,
+        counts=logic.status_counts(db.session),
+    )
+
+
+def message_or_404(message_id: str) -> Message:
+    row = db.session.get(Message, message_id)
+    if row is None:
+        abort(404)
+    return row
+
+
+@bp.get("/messages/<message_id>")
+@organiser_required
+def message(message_id: str) -> Any:
+    row = message_or_404(message_id)
+    caught = db.session.scalar(
+        select(CaughtMessage.id)
+        .where(CaughtMessage.message_id == row.message_id)
+        .order_by(CaughtMessage.id.desc())
+        .limit(1)
+    )
+    return page("message.html", row=row, can_resend=row.status == FAILED, caught_id=caught)
+
+
+@bp.post("/messages/<message_id>/resend")
+@organiser_required
+def resend(message_id: str) -> Any:
+    from services.notifier.tasks import enqueue
+
+    try:
+        row = logic.resend(db.session, message_id)
+    except logic.NotFound:
+        abort(404)
+    except logic.RuleError:
+        db.session.rollback()
+        flash(_("Only a failed message with a recipient can be sent again."), "error")
+        return redirect(url_for("web.message", message_id=message_id), 303)
+    db.session.commit()
+    enqueue(current_app.extensions["celery"], [row.id])
+    flash(_("The message is queued to be sent again."), "success")
+    return redirect(url_for("web.message", message_id=message_id), 303)
+
+
+# --- the mail catcher ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaughtAttachment:
+    index: int
+    filename: str
+    content_type: str
+    size: int
+
+
+def parts_of(message: EmailMessage) -> tuple[str, str, list[CaughtAttachment]]:
+    """The plain text, the HTML and the attachments of an email."""
+    text_part = message.get_body(preferencelist=("plain",))
+    html_part = message.get_body(preferencelist=("html",))
+    text = text_part.get_content() if text_part is not None else ""
+    html = html_part.get_content() if html_part is not None else ""
+    attachments = [
+        CaughtAttachment(
+            index,
+            part.get_filename() or f"attachment-{index}",
+            part.get_content_type(),
+            len(part.get_payload(decode=True) or b""),
+        )
+        for index, part in enumerate(message.iter_attachments())
+    ]
+    return str(text), str(html), attachments
+
+
+@bp.get("/caught")
+@organiser_required
+def caught() -> Any:
+    rows = db.session.scalars(
+        select(CaughtMessage).order_by(CaughtMessage.id.desc()).limit(200)
+    ).all()
+    total = db.session.scalar(select(func.count()).select_from(CaughtMessage)) or 0
+    return page("caught.html", rows=rows, total=total, mailer=current_app.extensions["mailer"])
+
+
+def caught_or_404(caught_id: int) -> CaughtMessage:
+    row = db.session.get(CaughtMessage, caught_id)
+    if row is None:
+        abort(404)
+    return row
+
+
+def with_links_in_new_tabs(html: str) -> str:
+    """Links in a shown email open in a new tab, not inside its sandboxed frame."""
+    base = '<base target="_blank">'
+    head = re.search(r"<head[^>]*>", html, flags=re.IGNORECASE)
+    if head is None:
+        return base + html
+    return html[: head.end()] + base + html[head.end() :]
+
+
+@bp.get("/caught/<int:caught_id>")
+@organiser_required
+def caught_message(caught_id: int) -> Any:
+    row = caught_or_404(caught_id)
+    parsed = catcher.parse(row.raw)
+    text, html, attachments = parts_of(parsed)
+    srcdoc = with_links_in_new_tabs(html) if html else ""
+    return page(
+        "caught_message.html",
+        row=row,
+        headers=[(name, str(parsed.get(name, ""))) for name in ("From", "To", "Subject", "Date")],
+        envelope_to=row.envelope_to.split(),
+        text=text,
+        srcdoc=srcdoc,
+        attachments=attachments,
+    )
+
+
+@bp.get("/caught/<int:caught_id>/attachments/<int:index>")
+@organiser_required
+def caught_attachment(caught_id: int, index: int) -> Any:
+    parsed = catcher.parse(caught_or_404(caught_id).raw)
+    found = list(parsed.iter_attachments())
+    if index >= len(found):
+        abort(404)
+    part = found[index]
+    name = part.get_filename() or f"attachment-{index}"
+    filename = name.encode("ascii", "ignore").decode().replace('"', "") or "attachment"
+    return Response(
+        part.get_payload(decode=True) or b"",
+        mimetype=part.get_content_type(),
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@bp.post("/caught/clear")
+@organiser_required
+def caught_clear() -> Any:
+    count = catcher.clear(db)
+    flash(_("%(count)d caught message(s) deleted.", count=count), "success")
+    return redirect(url_for("web.caught"), 303)

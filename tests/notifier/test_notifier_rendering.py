@@ -1,0 +1,260 @@
+"""Every email in French, Dutch and English, whatever the rendering process's default locale."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from babel.messages.pofile import read_po
+from icalendar import Calendar
+
+from services.notifier.emails import (
+    CONFIRMATION,
+    TEMPLATE_FOR_EVENT,
+    TEMPLATES,
+    Email,
+    Person,
+    compose,
+)
+from shared.auth import ParticipantTokens
+from shared.config import ROOT, Settings
+from shared.contracts import LANGUAGES, TaskNames, load
+from tests.conftest import SECRET_KEY
+from tests.notifier.conftest import CRISIS_CENTRE, DRUGS, FEEDBACK_URL, Messages
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+# Words that only a correct translation contains: the greeting, the footer, each subject.
+GREETING = {"fr": "Bonjour Ana Dupont,", "nl": "Beste Ana Dupont,", "en": "Dear Ana Dupont,"}
+FOOTER = {
+    "fr": "Ce lien est personnel",
+    "nl": "Deze link is persoonlijk",
+    "en": "This link is personal",
+}
+SUBJECTS = {
+    "confirmation": {
+        "fr": "Votre inscription à Sécurité, démocratie et villes",
+        "nl": "Uw inschrijving voor Veiligheid, democratie en steden",
+        "en": "Your registration for Security, Democracy & Cities",
+    },
+    "seat_confirmed": {
+        "fr": "Votre place à « Visite : le Centre régional de crise » est confirmée",
+        "nl": "Uw plaats in ‘Bezoek: het Gewestelijk Crisiscentrum’ is bevestigd",
+        "en": "Your place in “Visit: the Regional Crisis Centre” is confirmed",
+    },
+    "waitlisted": {
+        "fr": "Vous êtes sur la liste d’attente de « Visite : le Centre régional de crise »",
+        "nl": "U staat op de wachtlijst voor ‘Bezoek: het Gewestelijk Crisiscentrum’",
+        "en": "You are on the waiting list for “Visit: the Regional Crisis Centre”",
+    },
+    "promoted": {
+        "fr": "Bonne nouvelle : une place vous attend à « Visite : le Centre régional de crise »",
+        "nl": "Goed nieuws: er is een plaats voor u in ‘Bezoek: het Gewestelijk Crisiscentrum’",
+        "en": "Good news: a place is yours in “Visit: the Regional Crisis Centre”",
+    },
+    "seat_released": {
+        "fr": "Vous avez quitté « Visite : le Centre régional de crise »",
+        "nl": "U hebt ‘Bezoek: het Gewestelijk Crisiscentrum’ verlaten",
+        "en": "You have left “Visit: the Regional Crisis Centre”",
+    },
+    "cancelled": {
+        "fr": "Votre inscription à Sécurité, démocratie et villes est annulée",
+        "nl": "Uw inschrijving voor Veiligheid, democratie en steden is geannuleerd",
+        "en": "Your registration for Security, Democracy & Cities is cancelled",
+    },
+    "manage_link": {
+        "fr": "Votre lien personnel pour Sécurité, démocratie et villes",
+        "nl": "Uw persoonlijke link voor Veiligheid, democratie en steden",
+        "en": "Your personal link for Security, Democracy & Cities",
+    },
+    "feedback_invitation": {
+        "fr": "Qu’avez-vous pensé de « Criminalité organisée et trafic de drogue » ? "
+        "Donnez-nous votre avis",
+        "nl": "Hoe was ‘Georganiseerde misdaad en drugshandel’? Geef ons uw mening",
+        "en": "How was “Organised crime and drug trafficking”? Give us your opinion",
+    },
+}
+# A sentence of each body that exists only in that template.
+BODY = {
+    "confirmation": {
+        "fr": "Voici le récapitulatif de votre inscription",
+        "nl": "Hier is een overzicht van uw inschrijving",
+        "en": "Here is a summary of your registration",
+    },
+    "seat_confirmed": {
+        "fr": "Vous avez désormais une place dans cette session",
+        "nl": "U hebt nu een plaats in deze sessie",
+        "en": "You now have a place in this session",
+    },
+    "waitlisted": {
+        "fr": "Vous êtes numéro 3 sur la liste d’attente.",
+        "nl": "U bent nummer 3 op de wachtlijst.",
+        "en": "You are number 3 on the waiting list.",
+    },
+    "promoted": {
+        "fr": "Une place s’est libérée et elle est pour vous",
+        "nl": "Er is een plaats vrijgekomen en die is voor u",
+        "en": "A place has become free and it is yours",
+    },
+    "seat_released": {
+        "fr": "vous n’avez plus de place dans cette session",
+        "nl": "hebt u geen plaats meer in deze sessie",
+        "en": "you no longer have a place in this session",
+    },
+    "cancelled": {
+        "fr": "Ces places ont été libérées",
+        "nl": "Deze plaatsen zijn vrijgegeven",
+        "en": "These places have been released",
+    },
+    "manage_link": {
+        "fr": "Vous avez demandé votre lien personnel",
+        "nl": "U hebt uw persoonlijke link voor",
+        "en": "You asked for your personal link",
+    },
+    "feedback_invitation": {
+        "fr": "Merci d’avoir participé à cette session",
+        "nl": "Bedankt voor uw deelname aan deze sessie",
+        "en": "Thank you for attending this session",
+    },
+}
+OTHER_LOCALE = {"fr": "nl", "nl": "en", "en": "fr"}
+EVENT_FOR_TEMPLATE = {template: name for name, template in TEMPLATE_FOR_EVENT.items()}
+
+
+def make_app(tmp_path: Path, default_locale: str) -> Any:
+    from services.notifier.app import create_app
+
+    settings = dataclasses.replace(
+        Settings(),
+        secret_key=SECRET_KEY,
+        notifier_database_url=f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+        public_base_url="https://agora.test",
+        feedback_public_url=FEEDBACK_URL,
+    )
+    return create_app(
+        {"TESTING": True, "SETTINGS": settings, "BABEL_DEFAULT_LOCALE": default_locale}
+    )
+
+
+def render(app: Any, template: str, language: str, **person: Any) -> Email:
+    """Compose an email as the worker does: inside an app context, from a loaded message."""
+    messages = Messages(language=language, **person)
+    name = EVENT_FOR_TEMPLATE[template]
+    message = load(name, messages.for_event(name))
+    recipient = Person(
+        messages.registration_id, messages.email, messages.name, language, token_version=1
+    )
+    known = {"T1": DRUGS, "FV1": CRISIS_CENTRE}
+    with app.app_context():
+        return compose(template, message, recipient, app.extensions["links"], known)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_every_email_is_written_in_the_participants_language_not_the_default(
+    tmp_path, template, language
+):
+    app = make_app(tmp_path, default_locale=OTHER_LOCALE[language])
+    email = render(app, template, language)
+    assert email.subject == SUBJECTS[template][language]
+    for body in (email.text, email.html):
+        assert GREETING[language] in body
+        assert FOOTER[language] in body
+        assert BODY[template][language] in body
+    assert f'<html lang="{language}">' in email.html
+    assert email.language == language
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_confirmation_shows_local_times_translated_titles_and_the_waiting_list(
+    tmp_path, language
+):
+    email = render(make_app(tmp_path, "en"), CONFIRMATION, language)
+    expected = {
+        "fr": ("mercredi 20 mars 2024, 09:30–11:00", "heure : Belgique", "Criminalité organisée"),
+        "nl": ("woensdag 20 maart 2024, 09:30–11:00", "tijd in België", "Georganiseerde misdaad"),
+        "en": ("Wednesday, 20 March 2024, 09:30–11:00", "Belgium Time", "Organised crime"),
+    }[language]
+    for text in expected:
+        assert text in email.text
+    waiting = {"fr": "numéro 4", "nl": "nummer 4", "en": "number 4"}[language]
+    assert waiting in email.text and waiting in email.html
+
+
+def test_the_manage_link_is_the_participants_signed_token(tmp_path):
+    messages = Messages()
+    email = render(make_app(tmp_path, "en"), CONFIRMATION, "fr")
+    token = ParticipantTokens(SECRET_KEY).sign(messages.registration_id, 1)
+    assert token not in ("", None)
+    link = next(line for line in email.text.splitlines() if "/manage/" in line)
+    claim = ParticipantTokens(SECRET_KEY).verify(link.rsplit("/", 1)[1])
+    assert link.startswith("https://agora.test/manage/")
+    assert claim is not None and claim.token_version == 1
+
+
+def test_the_feedback_invitation_links_to_the_rating_page(tmp_path):
+    email = render(make_app(tmp_path, "en"), "feedback_invitation", "nl")
+    assert f"{FEEDBACK_URL}/rate/" in email.text
+    assert "5 april 2024" in email.text  # the feedback window's last day, in Dutch
+
+
+def test_the_calendar_has_one_event_per_confirmed_session_in_the_event_time_zone(tmp_path):
+    app = make_app(tmp_path, "en")
+    email = render(app, CONFIRMATION, "fr")
+    (attachment,) = email.attachments
+    assert attachment.content_type.startswith("text/calendar")
+    calendar = Calendar.from_ical(attachment.content)
+    (event,) = calendar.walk("VEVENT")  # the waitlisted field visit is not in it
+    assert event["dtstart"].params["TZID"] == "Europe/Brussels"
+    assert event.decoded("dtstart") == datetime(2024, 3, 20, 9, 30, tzinfo=BRUSSELS)
+    assert event.decoded("dtend") == datetime(2024, 3, 20, 11, 0, tzinfo=BRUSSELS)
+    assert str(event["summary"]) == "Criminalité organisée et trafic de drogue"
+    assert [tz["tzid"] for tz in calendar.walk("VTIMEZONE")] == ["Europe/Brussels"]
+    again = Calendar.from_ical(render(app, CONFIRMATION, "fr").attachments[0].content)
+    assert event["uid"] != ""
+    assert len({str(e["uid"]) for e in again.walk("VEVENT")}) == 1  # stable per person/session
+
+
+def test_emails_without_a_confirmed_seat_carry_no_calendar(tmp_path):
+    app = make_app(tmp_path, "en")
+    for template in ("waitlisted", "seat_released", "cancelled", "manage_link"):
+        assert render(app, template, "en").attachments == ()
+    assert len(render(app, "promoted", "en").attachments) == 1
+
+
+def test_html_escapes_what_participants_and_organisers_typed(tmp_path):
+    email = render(make_app(tmp_path, "en"), CONFIRMATION, "en", name="<b>Ana</b> & co")
+    assert "<b>Ana</b>" not in email.html
+    assert "&lt;b&gt;Ana&lt;/b&gt; &amp; co" in email.html
+    assert "Dear <b>Ana</b> & co," in email.text  # plain text is not HTML: no entities
+    assert "Security, Democracy &amp; Cities" in email.html
+
+
+def test_a_subject_never_spans_lines(tmp_path):
+    app = make_app(tmp_path, "en")
+    messages = Messages(language="en")
+    session = {**CRISIS_CENTRE, "title": "Two\nlines", "title_translations": {}}
+    message = load(TaskNames.SEAT_PROMOTED, messages.seat(TaskNames.SEAT_PROMOTED, session))
+    person = Person(messages.registration_id, messages.email, "Ana", "en", 1)
+    with app.app_context():
+        email = compose("promoted", message, person, app.extensions["links"])
+    assert "\n" not in email.subject and "Two lines" in email.subject
+
+
+def catalogue(path: Path) -> dict[Any, Any]:
+    with path.open("rb") as file:
+        return {m.id: m.string for m in read_po(file) if m.id}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_catalogues_are_complete_and_agree_with_the_shared_one(language):
+    ours = catalogue(ROOT / "services/notifier/translations" / language / "LC_MESSAGES/messages.po")
+    shared = catalogue(ROOT / "shared/translations" / language / "LC_MESSAGES/messages.po")
+    assert all(ours.values()), "every message is translated"
+    # Catalogues are merged: a message both define must read the same in both.
+    assert {k: ours[k] for k in ours.keys() & shared.keys()} == {
+        k: shared[k] for k in ours.keys() & shared.keys()
+    }

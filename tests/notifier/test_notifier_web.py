@@ -1,0 +1,229 @@
+"""The notifier's pages: organiser sign-in, the delivery log, and the local mail catcher."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import smtplib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from html import unescape
+from typing import Any
+
+import pytest
+from icalendar import Calendar
+from sqlalchemy import select, update
+
+from services.notifier import catcher
+from services.notifier.app import db
+from services.notifier.models import FAILED, CaughtMessage, Message
+from services.notifier.tasks import DELIVER
+from shared.config import ROOT
+from shared.contracts import TaskNames
+from tests.conftest import ORGANISER_TOKEN, SECRET_KEY, free_port, port_open
+from tests.notifier.conftest import FAST_RETRIES
+
+
+def sign_in(client: Any) -> None:
+    response = client.post("/sign-in", data={"token": ORGANISER_TOKEN})
+    assert response.status_code == 303, response.get_data(as_text=True)
+
+
+def body(response: Any) -> str:
+    return str(response.get_data(as_text=True))
+
+
+def test_every_page_needs_the_organiser_sign_in(notifier_client):
+    for path in ("/messages", "/caught", "/messages/x", "/caught/1"):
+        response = notifier_client.get(path)
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/sign-in?next=")
+    assert notifier_client.post("/caught/clear").status_code == 302
+
+
+def test_a_wrong_token_is_refused_and_a_good_one_signs_in(notifier_client):
+    refused = notifier_client.post(
+        "/sign-in", data={"token": "wrong"}, headers={"Accept-Language": "nl"}
+    )
+    assert refused.status_code == 401
+    assert "Dit organisatortoken is niet geldig." in body(refused)
+    signed = notifier_client.post(
+        "/sign-in", data={"token": ORGANISER_TOKEN, "next": "https://evil.example/"}
+    )
+    assert signed.status_code == 303 and signed.headers["Location"] == "/messages"
+    assert notifier_client.get("/messages").status_code == 200
+    notifier_client.post("/sign-out")
+    assert notifier_client.get("/messages").status_code == 302
+
+
+def test_the_delivery_log_page_lists_and_filters_in_the_organisers_language(
+    notifier_app, notifier_client, run_task, smtp, ana
+):
+    run_task(TaskNames.REGISTERED, **ana.registered())
+    run_task(TaskNames.LINK_REQUESTED, **ana.link_requested())
+    sign_in(notifier_client)
+    page = body(notifier_client.get("/messages?lang=fr"))
+    assert "Journal d’envoi" in page
+    assert page.count(ana.email) == 2
+    assert "Inscription confirmée" in page and "Lien personnel" in page
+    filtered = body(notifier_client.get("/messages?template=manage_link&status=nonsense"))
+    assert filtered.count(ana.email) == 1  # the bad status is ignored, the template applies
+    assert '<option value="manage_link" selected>' in filtered
+    assert "no-store" in notifier_client.get("/messages").headers["Cache-Control"]
+
+
+def test_a_failed_message_can_be_sent_again_from_its_page(
+    notifier_app, notifier_client, run_task, smtp, ana
+):
+    run_task(TaskNames.REGISTERED, **ana.registered())
+    with notifier_app.app_context():
+        message_id = db.session.scalar(select(Message.id))
+    sign_in(notifier_client)
+    assert "Send again" not in body(notifier_client.get(f"/messages/{message_id}"))
+    with db.transaction() as session:
+        session.execute(update(Message).values(status=FAILED, last_error="550 no such user"))
+    page = body(notifier_client.get(f"/messages/{message_id}"))
+    assert "Send again" in page and "550 no such user" in page
+    response = notifier_client.post(f"/messages/{message_id}/resend")
+    assert response.status_code == 303
+    assert "The message is queued to be sent again." in body(notifier_client.get(response.location))
+    run_task(DELIVER, message_id=message_id)
+    assert len(smtp.wait_for(1)) == 1
+
+
+def test_forms_need_their_csrf_token(notifier_settings, broker):
+    from services.notifier.app import create_app
+
+    app = create_app({"TESTING": True, "SETTINGS": notifier_settings})
+    client = app.test_client()
+    response = client.post("/sign-in", data={"token": ORGANISER_TOKEN})
+    assert response.status_code == 400
+    assert "This form has expired" in body(response)
+    page = body(client.get("/sign-in"))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    ok = client.post("/sign-in", data={"token": ORGANISER_TOKEN, "csrf_token": token})
+    assert ok.status_code == 303
+    app.extensions["mailer"].close()
+
+
+# --- the local mail catcher ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def catcher_port(notifier_app: Any) -> Iterator[int]:
+    """The mail catcher, on a free port, keeping messages in the notifier's database."""
+    port = free_port()
+    controller = catcher.start(db, "127.0.0.1", port)
+    yield port
+    controller.stop()
+
+
+@pytest.fixture
+def catching_app(notifier_settings: Any, catcher_port: int) -> Iterator[Any]:
+    """The notifier with SMTP_HOST unset: its mail goes to the local mail catcher."""
+    from services.notifier.app import create_app
+
+    settings = dataclasses.replace(notifier_settings, smtp_host=None)
+    app = create_app(
+        {
+            "TESTING": True,
+            "SETTINGS": settings,
+            "WTF_CSRF_ENABLED": False,
+            "NOTIFIER_MAILCATCHER_PORT": catcher_port,
+            **FAST_RETRIES,
+        }
+    )
+    yield app
+    app.extensions["mailer"].close()
+
+
+def test_without_smtp_host_emails_are_caught_and_shown_on_the_notifier_pages(catching_app, ana):
+    tasks = catching_app.extensions["celery"].tasks
+    tasks[TaskNames.REGISTERED](**ana.registered())
+    with catching_app.app_context():
+        message_id = db.session.scalar(select(Message.id))
+    tasks[DELIVER](message_id=message_id)
+    client = catching_app.test_client()
+    sign_in(client)
+
+    listing = body(client.get("/caught?lang=en"))
+    assert "Votre inscription à Sécurité, démocratie et villes" in listing
+    assert ana.email in listing
+    with catching_app.app_context():
+        caught = db.session.scalar(select(CaughtMessage))
+    assert f"/caught/{caught.id}" in body(client.get(f"/messages/{message_id}"))
+
+    page = body(client.get(f"/caught/{caught.id}"))
+    iframe = re.search(r"<iframe [^>]*>", page).group(0)
+    assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in iframe
+    assert "allow-scripts" not in iframe and "allow-same-origin" not in iframe
+    srcdoc = unescape(re.search(r'srcdoc="([^"]*)"', iframe).group(1))
+    assert "<p>Bonjour Ana Dupont,</p>" in srcdoc  # the HTML part, whole, inside the frame
+    assert srcdoc.startswith("<!doctype html>")
+    assert '<head><base target="_blank">' in srcdoc  # its links open outside the frame
+    assert "Bonjour Ana Dupont," in page  # the text part
+    assert "sdc-brussels.ics" in page
+    ics = client.get(f"/caught/{caught.id}/attachments/0")
+    assert ics.mimetype == "text/calendar"
+    assert len(Calendar.from_ical(ics.data).walk("VEVENT")) == 1
+    assert client.get(f"/caught/{caught.id}/attachments/5").status_code == 404
+
+    client.post("/caught/clear")
+    assert "No message caught yet." in body(client.get("/caught?lang=en"))
+
+
+def test_a_caught_emails_html_cannot_run_script_or_break_out_of_its_frame(
+    notifier_app, notifier_client
+):
+    email = EmailMessage()
+    email["Subject"], email["From"], email["To"] = "Hi", "a@example.org", "b@example.org"
+    email.set_content("plain <b>text</b>")
+    email.add_alternative('"><script>alert(1)</script><p onclick="x()">hi</p>', subtype="html")
+    caught_id = catcher.store(db, "a@example.org", ["b@example.org"], bytes(email))
+    sign_in(notifier_client)
+    response = notifier_client.get(f"/caught/{caught_id}")
+    page = body(response)
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page and "&#34;&gt;" in page
+    assert "plain &lt;b&gt;text&lt;/b&gt;" in page
+    assert "script-src" not in response.headers["Content-Security-Policy"]  # default-src 'none'
+
+
+def test_the_mailcatcher_command_serves_smtp_and_keeps_what_it_receives(notifier_app, notifier_db):
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "NOTIFIER_DATABASE_URL": notifier_db,
+        "SECRET_KEY": SECRET_KEY,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "services.notifier.app", "mailcatcher",
+         "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not port_open("127.0.0.1", port):
+            assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "the mail catcher did not start"
+            time.sleep(0.1)
+        with smtplib.SMTP("127.0.0.1", port, timeout=5) as smtp:
+            smtp.sendmail("a@example.org", ["Someone@Example.org"], b"Subject: caught\r\n\r\nhi")
+        with notifier_app.app_context():
+            caught = db.session.scalar(select(CaughtMessage))
+        assert caught.subject == "caught"
+        assert caught.envelope_to == "\nsomeone@example.org\n"
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=20)[0].decode()
+    assert process.returncode == 0, output
+    assert f"mail catcher listening on 127.0.0.1:{port}" in output
+    assert "someone@example.org" not in output.lower()  # no address in its log
