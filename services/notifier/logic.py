@@ -198,6 +198,9 @@ def handle_event(
     if name == TaskNames.ERASED:
         erase(db, registration_id)
         return []
+    if name == TaskNames.EXPORT_REQUESTED:
+        export(db, registration_id, message["request_id"])
+        return []
     if is_erased(db, registration_id):
         log.info("event.about_erased_registration", event_id=message["event_id"], task=name)
         return []
@@ -274,6 +277,45 @@ def record_rejected(
 # --- erasure -----------------------------------------------------------------------------------
 
 
+def export(db: Session, registration_id: str, request_id: str) -> None:
+    """Answer an export request with what this service holds on the person."""
+    recipient = db.get(Recipient, registration_id)
+    messages = db.scalars(
+        select(Message)
+        .where(Message.registration_id == registration_id)
+        .order_by(Message.created_at)
+    ).all()
+    data = {
+        "recipient": None
+        if recipient is None
+        else {"email": recipient.email, "name": recipient.name, "language": recipient.language},
+        "emails": [
+            {
+                "to": message.to_address,
+                "template": message.template,
+                "language": message.language,
+                "subject": message.subject,
+                "status": message.status,
+                "created_at": message.created_at.isoformat(),
+                "sent_at": message.sent_at.isoformat() if message.sent_at else None,
+            }
+            for message in messages
+        ],
+    }
+    add_event(
+        db,
+        Outbox,
+        TaskNames.EXPORT_PART,
+        {
+            "registration_id": registration_id,
+            "request_id": request_id,
+            "service": SERVICE,
+            "data": data,
+        },
+        subject=registration_id,
+    )
+
+
 def erase(db: Session, registration_id: str) -> None:
     """Forget the person: recipient, every email to them, caught copies; then confirm."""
     recipient = db.get(Recipient, registration_id)
@@ -292,6 +334,8 @@ def erase(db: Session, registration_id: str) -> None:
         forget_caught(db, address=address)
     if not is_erased(db, registration_id):
         db.add(ErasedRegistration(registration_id=registration_id))
+    # Export answers not yet relayed hold the person's data too.
+    db.execute(delete(Outbox).where(Outbox.subject_id == registration_id))
     add_event(
         db,
         Outbox,

@@ -38,6 +38,7 @@ CONSUMED = (
     TaskNames.ERASED,
     TaskNames.LINK_REQUESTED,
     TaskNames.FEEDBACK_INVITATION,
+    TaskNames.EXPORT_REQUESTED,
 )
 # A later retry is left to the sweeper: Redis hands a message held past the visibility
 # timeout to another worker, so long countdowns would come back as duplicates.

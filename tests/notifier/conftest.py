@@ -323,6 +323,12 @@ class Messages:
             {"registration_id": self.registration_id, "event_slug": EVENT["slug"]},
         )
 
+    def export_requested(self, request_id: str = "r" * 32) -> dict[str, Any]:
+        return self._dump(
+            TaskNames.EXPORT_REQUESTED,
+            {"registration_id": self.registration_id, "request_id": request_id},
+        )
+
     def for_event(self, name: str) -> dict[str, Any]:
         """A message for any task the notifier consumes."""
         builders: dict[str, Callable[[], dict[str, Any]]] = {
@@ -331,6 +337,7 @@ class Messages:
             TaskNames.LINK_REQUESTED: self.link_requested,
             TaskNames.FEEDBACK_INVITATION: self.feedback_invitation,
             TaskNames.ERASED: self.erased,
+            TaskNames.EXPORT_REQUESTED: self.export_requested,
         }
         return builders[name]() if name in builders else self.seat(name)
 

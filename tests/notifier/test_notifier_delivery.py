@@ -430,3 +430,21 @@ def test_events_handled_at_the_same_moment_by_several_workers_are_all_handled(
     assert len(rows(notifier_app)) == len(work)
     with notifier_app.app_context():
         assert len(db.session.scalars(select(Recipient)).all()) == len(people)
+
+
+def test_export_request_is_answered_with_the_person_and_their_emails(notifier_app, run_task, ana):
+    run_task(TaskNames.REGISTERED, **ana.registered())
+    run_task(TaskNames.EXPORT_REQUESTED, **ana.export_requested("q" * 32))
+    with notifier_app.app_context():
+        (answer,) = db.session.scalars(
+            select(Outbox).where(Outbox.task_name == TaskNames.EXPORT_PART)
+        ).all()
+    part = contracts.load(TaskNames.EXPORT_PART, answer.payload)
+    assert part["request_id"] == "q" * 32 and part["service"] == "notifier"
+    assert part["data"]["recipient"]["email"] == ana.email
+    assert [email["template"] for email in part["data"]["emails"]] == ["confirmation"]
+
+    run_task(TaskNames.ERASED, **ana.erased())  # the answer, not yet relayed, goes too
+    with notifier_app.app_context():
+        names = [row.task_name for row in db.session.scalars(select(Outbox)).all()]
+    assert names == [TaskNames.ERASURE_CONFIRMED]
