@@ -17,8 +17,8 @@ What it does, in one run:
    than http.client in 64 threads. wrk stops at N answers with up to C requests still in
    flight: the server finishes them (the checks wait for that), so the event ends with up
    to C more registrations than counted, and the answers' positions are checked as a subset.
-5. Figures (throughput, p50, p99, and their ratios to the bare endpoint, with the targets of
-   issue 2), then the correctness checks: over the API and directly in the database, no
+5. Figures (throughput, p50, p99, and their ratios to the bare endpoint, with the project's
+   targets), then the correctness checks: over the API and directly in the database, no
    session is oversold, the confirmed seat rows match `seats_taken`, and each waiting list
    hands out positions 1..N. A failed check exits 1.
 
