@@ -165,7 +165,7 @@ class SessionDetail(MethodView):
 @registrations_bp.route("/events/<slug>/registrations")
 class Registrations(MethodView):
     @limiter.limit(REGISTER_LIMIT)
-    @registrations_bp.arguments(RegistrationIn)
+    @registrations_bp.arguments(RegistrationIn())  # an instance: no schema built per request
     @registrations_bp.response(201, RegistrationCreated)
     def post(self, data: dict[str, Any], slug: str) -> Any:
         """Register for the event and claim seats; full sessions put you on their waiting list."""

@@ -34,6 +34,13 @@ class StrictSchema(Schema):
         ordered = True
 
 
+class Email(fields.String):
+    """An email address, checked once and given back normalised (lower case)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return check_email(super()._deserialize(value, attr, data, **kwargs))
+
+
 def check_email(value: str) -> str:
     try:
         return validate_email(value.strip(), check_deliverability=False).normalized.lower()
@@ -162,7 +169,7 @@ class SessionOut(Schema):
 
 class RegistrationIn(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    email = fields.String(required=True, validate=validate.Length(max=254))
+    email = Email(required=True, validate=validate.Length(max=254))
     organisation = fields.String(load_default="", validate=validate.Length(max=200))
     city = fields.String(load_default="", validate=validate.Length(max=120))
     country = fields.String(required=True, metadata={"description": "ISO 3166-1 alpha-2"})
@@ -174,10 +181,6 @@ class RegistrationIn(StrictSchema):
         validate=validate.Length(max=50),
     )
     consent = fields.Boolean(required=True)
-
-    @validates("email")
-    def check_email_field(self, value: str, **_: Any) -> None:
-        check_email(value)
 
     @validates("country")
     def check_country(self, value: str, **_: Any) -> None:
@@ -196,7 +199,6 @@ class RegistrationIn(StrictSchema):
 
     @post_load
     def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        data["email"] = check_email(data["email"])
         data["country"] = data["country"].upper()
         return data
 
@@ -231,16 +233,8 @@ class RegistrationOut(Schema):
 
 
 class ResendLinkIn(StrictSchema):
-    email = fields.String(required=True, validate=validate.Length(max=254))
-
-    @validates("email")
-    def check_email_field(self, value: str, **_: Any) -> None:
-        check_email(value)
-
-    @post_load
-    def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        data["email"] = check_email(data["email"])  # stored addresses are normalised the same way
-        return data
+    # Normalised as at registration, so the look-up finds the stored address.
+    email = Email(required=True, validate=validate.Length(max=254))
 
 
 class AddSessionIn(StrictSchema):
