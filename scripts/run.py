@@ -32,8 +32,8 @@ GENERATED: dict[str, tuple[str, Callable[[], str]]] = {
     "ORGANISER_TOKEN": ("organiser_token", new_organiser_token),
 }
 
-# Services whose database `make run` migrates; feedback joins when it exists.
-DATABASES = ("registration", "notifier")
+# Services whose database `make run` migrates.
+DATABASES = ("registration", "feedback", "notifier")
 # Where the notifier's local mail catcher listens when SMTP_HOST is unset.
 MAILCATCHER_PORT = 1025
 
@@ -110,8 +110,12 @@ def process_list(settings: Settings, redis_embedded: bool, var_dir: Path) -> lis
         # Queues again any email whose delivery task was lost (a crash between commit and
         # queuing); retries further away than a few minutes also wait for it.
         ("notifier-sweeper", flask_command("notifier", "sweep")),
+        ("feedback-web", web("feedback", settings.bind_host, settings.feedback_port)),
+        ("feedback-worker", worker("feedback")),
+        ("feedback-relay", relay("feedback")),
+        # Sends due feedback invitations and rebuilds stale reports every minute.
+        ("feedback-scheduler", flask_command("feedback", "invite-loop")),
     ]
-    # The feedback service adds its web, worker (and relay) entries here.
     if settings.smtp_host is None:
         processes.append(("mail", flask_command("notifier", "mailcatcher")))
     return processes
@@ -146,6 +150,7 @@ def busy_ports(settings: Settings, redis_embedded: bool) -> list[str]:
     wanted = [
         (settings.bind_host, settings.registration_port, "REGISTRATION_PORT"),
         (settings.bind_host, settings.notifier_port, "NOTIFIER_PORT"),
+        (settings.bind_host, settings.feedback_port, "FEEDBACK_PORT"),
     ]
     if settings.smtp_host is None:
         wanted.append(("127.0.0.1", MAILCATCHER_PORT, "the local mail catcher"))
@@ -173,6 +178,7 @@ def banner(settings: Settings, environ: Mapping[str, str]) -> str:
     )
     redis = "from REDIS_URL" if environ.get("REDIS_URL") else "embedded"
     emails = f"http://{host}:{settings.notifier_port}"
+    feedback = f"http://{host}:{settings.feedback_port}"
     mail = (
         f"  Mail catcher     {emails}/caught   (SMTP_HOST unset: emails stop at "
         f"127.0.0.1:{MAILCATCHER_PORT})"
@@ -186,6 +192,8 @@ def banner(settings: Settings, environ: Mapping[str, str]) -> str:
             f"  Programme        {base}/events/{SAMPLE_EVENT}",
             f"  API              {base}/api/v1/events",
             f"  OpenAPI          {base}/openapi.json",
+            f"  Feedback         {feedback}/organiser   (dashboard and report; participants rate "
+            f"at {feedback}/rate/<token>)",
             f"  Emails           {emails}/messages   (delivery log; sign in with the token)",
             mail,
             f"  Redis            {redis}, {settings.redis_url}",

@@ -46,7 +46,9 @@ def test_same_email_twice_is_a_conflict(client, make_event, register):
     assert len(rows) == 1
 
 
-def test_dropping_a_seat_promotes_the_head_of_the_waitlist(client, make_event, make_session, register):
+def test_dropping_a_seat_promotes_the_head_of_the_waitlist(
+    client, make_event, make_session, register
+):
     event = make_event()
     make_session(event["slug"], code="FV1", capacity=1)
     first = register(event["slug"], ["FV1"]).get_json()

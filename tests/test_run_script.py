@@ -61,6 +61,10 @@ def test_processes_are_web_worker_relay_and_embedded_redis(environ, tmp_path):
         "notifier-worker",
         "notifier-relay",
         "notifier-sweeper",
+        "feedback-web",
+        "feedback-worker",
+        "feedback-relay",
+        "feedback-scheduler",
         "mail",
     ]
     commands = dict(processes)

@@ -1,0 +1,55 @@
+"""The feedback service: session ratings, organiser summaries, recommendations, the report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_babel import Babel
+from flask_smorest import Api
+from flask_wtf.csrf import CSRFProtect
+
+from services.feedback.models import OrganiserToken
+from shared.auth import ParticipantTokens
+from shared.celery_app import bind_flask, make_celery
+from shared.contracts import Queues
+from shared.db import Database
+from shared.service import add_healthz, create_service_app
+from shared.web import OrganiserAuth, init_limiter
+
+SERVICE = "feedback"
+db = Database()
+organiser_auth = OrganiserAuth()
+csrf = CSRFProtect()
+babel = Babel()
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    # The services share a host in development (ports differ, cookies do not): this app's
+    # session cookie gets its own name so it never overwrites the registration one.
+    test_config = {"SESSION_COOKIE_NAME": "feedback_session", **(test_config or {})}
+    app, settings = create_service_app(__name__, SERVICE, "Feedback", test_config)
+    db.init_app(app, settings.feedback_database_url)
+    organiser_auth.init_app(app, db, OrganiserToken, settings)
+    app.extensions["participant_tokens"] = ParticipantTokens(settings.secret_key)
+    # The worker registers the tasks (services/feedback/worker.py); the web app only sends.
+    celery_app = make_celery(SERVICE, settings, queues=[Queues.FEEDBACK])
+    from services.feedback import tasks
+
+    celery_app.conf.beat_schedule = tasks.BEAT_SCHEDULE
+    bind_flask(celery_app, app)
+    app.extensions["celery"] = celery_app
+    csrf.init_app(app)
+    init_limiter(app, settings)
+
+    from services.feedback import api, cli, web
+
+    babel.init_app(app, locale_selector=web.select_locale)
+    smorest = Api(app)
+    for blueprint in api.blueprints:
+        csrf.exempt(blueprint)
+        smorest.register_blueprint(blueprint)
+    app.register_blueprint(web.bp)
+    cli.init_app(app)
+    add_healthz(app, db, SERVICE)
+    return app

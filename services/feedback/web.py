@@ -1,0 +1,648 @@
+"""Server-rendered pages: "rate my sessions", the organiser dashboard and the report.
+
+No JavaScript: forms post and redirect (303), charts are inline SVG drawn by the templates.
+Logic speaks English; every string a visitor reads goes through gettext here or in templates.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext as gettext_module
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import pycountry
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask import session as cookie_session
+from flask_babel import format_date, get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from marshmallow import ValidationError
+from sqlalchemy import select
+
+from services.feedback import logic, report
+from services.feedback.api import csv_response, export_rows, report_response, schedule_report
+from services.feedback.app import db, organiser_auth
+from services.feedback.models import ENDORSEMENT_VALUES, RATINGS, Event, Participant
+from services.feedback.schemas import COMMENT_MAX, FeedbackIn, RecommendationIn
+from shared.auth import ParticipantClaim, ParticipantTokens
+from shared.config import ROOT
+from shared.contracts import LANGUAGES
+from shared.db import utcnow
+from shared.web import limiter
+
+bp = Blueprint("web", __name__, template_folder="templates")
+# The base layout and its CSS live in shared/templates, for every service's pages.
+bp.register_blueprint(
+    Blueprint("layout", __name__, template_folder=str(ROOT / "shared" / "templates"))
+)
+
+LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
+LANG_COOKIE_SECONDS = 365 * 24 * 3600
+ORGANISER_SIGN_IN_SECONDS = 12 * 3600
+SIGN_IN_LIMIT = "5 per minute;30 per hour"
+COMMENTS_SHOWN = 200  # per session on the dashboard; the CSV export has them all
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+RATING_LABELS = {
+    1: _l("Poor"),
+    2: _l("Fair"),
+    3: _l("Good"),
+    4: _l("Very good"),
+    5: _l("Excellent"),
+}
+ENDORSEMENT_LABELS = {
+    -2: _l("Strongly disagree"),
+    -1: _l("Disagree"),
+    0: _l("Neutral"),
+    1: _l("Agree"),
+    2: _l("Strongly agree"),
+}
+KIND_LABELS = {
+    "plenary": _l("Plenary"),
+    "thematic": _l("Thematic session"),
+    "panel": _l("Panel"),
+    "field_visit": _l("Field visit"),
+}
+ROLE_LABELS = {
+    "elected_official": _l("Elected official"),
+    "local_government": _l("Local government staff"),
+    "magistrate": _l("Magistrate"),
+    "police_security": _l("Police or security professional"),
+    "social_worker": _l("Social worker"),
+    "researcher": _l("Researcher"),
+    "civil_society": _l("Civil society organisation"),
+    "national_government": _l("National government"),
+    "european_institution": _l("European institution"),
+    "private_sector": _l("Private sector"),
+    "journalist": _l("Journalist"),
+    "other": _l("Other"),
+}
+# Logic's rules (by code) in the visitor's language.
+RULE_MESSAGES = {
+    "invalid_link": _l("This link is not valid (any more)."),
+    "other_event": _l("Your registration is for another event."),
+    "not_confirmed": _l("You can only rate sessions in which you had a confirmed place."),
+    "not_started": _l("You can rate this session once it has started."),
+    "closed": _l("The feedback period for this event is over."),
+    "unknown_recommendation": _l(
+        "One of these recommendations no longer exists: please reload the page."
+    ),
+    "other_theme": _l("One of these recommendations is about another theme."),
+    "value": _l("Please choose a value from −2 to +2."),
+    "no_session": _l("This session does not exist."),
+    "no_event": _l("This event does not exist."),
+    "already_rated": _l("You have rated this session."),
+}
+
+
+# --- language ----------------------------------------------------------------------------------
+
+
+def select_locale() -> str:
+    """?lang=, then the lang cookie, then (rate page) the participant's own, then the browser."""
+    for chosen in (request.args.get("lang"), request.cookies.get("lang")):
+        if chosen in LANGUAGES:
+            return chosen
+    participant = participant_in_path()
+    if participant is not None and participant.language in LANGUAGES:
+        return participant.language
+    return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def current_language() -> str:
+    return str(get_locale() or "en")
+
+
+def language_links() -> list[dict[str, Any]]:
+    """Plain links to this page in each language (after a POST: to the page to go back to)."""
+    endpoint, values = g.get("page_target") or (request.endpoint, dict(request.view_args or {}))
+    if "page_target" not in g:
+        values.update((k, v) for k, v in request.args.items() if k != "lang")
+        if endpoint is None or not serves_get(endpoint):
+            endpoint, values = "web.index", {}
+    return [
+        {
+            "code": code,
+            "name": name,
+            "url": url_for(endpoint, **values, lang=code),
+            "current": code == current_language(),
+        }
+        for code, name in LANGUAGE_NAMES.items()
+    ]
+
+
+def serves_get(endpoint: str) -> bool:
+    return any("GET" in (rule.methods or ()) for rule in current_app.url_map.iter_rules(endpoint))
+
+
+@bp.context_processor
+def layout_context() -> dict[str, Any]:
+    return {
+        "language_links": language_links(),
+        "current_language": current_language(),
+        "RATINGS": RATINGS,
+        "RATING_LABELS": RATING_LABELS,
+        "ENDORSEMENT_VALUES": ENDORSEMENT_VALUES,
+        "ENDORSEMENT_LABELS": ENDORSEMENT_LABELS,
+        "COMMENT_MAX": COMMENT_MAX,
+    }
+
+
+@bp.after_request
+def page_headers(response: Response) -> Response:
+    chosen = request.args.get("lang")
+    if chosen in LANGUAGES and request.cookies.get("lang") != chosen:
+        response.set_cookie(
+            "lang",
+            chosen,
+            max_age=LANG_COOKIE_SECONDS,
+            samesite="Lax",
+            httponly=True,
+            secure=request.is_secure,
+        )
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if "token" in (request.view_args or {}) or request.path.startswith("/organiser"):
+        # The rate link is a password: keep it out of Referer headers and shared caches.
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(CSRFError)
+def csrf_failed(_error: CSRFError) -> Any:
+    return page(
+        "error.html",
+        400,
+        heading=_("This form has expired"),
+        message=_(
+            "For your safety, a form can only be sent from the page that showed it, in the same "
+            "browser. Go back, reload the page and send the form again."
+        ),
+    )
+
+
+@bp.errorhandler(429)
+def too_many_requests(_error: Exception) -> Any:
+    body, status = page(
+        "error.html",
+        429,
+        heading=_("Too many attempts"),
+        message=_("Please wait a minute, then try again."),
+    )
+    return body, status, {"Retry-After": "60"}
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    return render_template(f"feedback/{template}", **context), status
+
+
+def not_found(message: str) -> Response:
+    registration_site = current_app.extensions["settings"].public_base_url
+    return make_response(page("not_found.html", 404, message=message, site=registration_site))
+
+
+def local_time(event: Event, moment: datetime, pattern: str = "EEE d MMM") -> str:
+    local = moment.astimezone(ZoneInfo(event.timezone))
+    return f"{format_date(local.date(), pattern)}, {local:%H:%M}"
+
+
+def explain(rule: logic.RuleError) -> str:
+    return str(RULE_MESSAGES.get(rule.code, rule.message))
+
+
+@functools.cache
+def _country_names(language: str) -> dict[str, str]:
+    try:
+        translate = gettext_module.translation(
+            "iso3166-1", pycountry.LOCALES_DIR, languages=[language]
+        ).gettext
+    except FileNotFoundError:
+        translate = str
+    return {
+        c.alpha_2: translate(getattr(c, "common_name", None) or c.name) for c in pycountry.countries
+    }
+
+
+def country_name(code: str) -> str:
+    return _country_names(current_language()).get(code, code)
+
+
+def report_labels() -> report.Labels:
+    return report.Labels(
+        gettext=_,
+        language=current_language(),
+        country=country_name,
+        role=lambda code: str(ROLE_LABELS.get(code, code)),
+        kind=lambda code: str(KIND_LABELS.get(code, code)),
+    )
+
+
+def render_report_html(data: dict[str, Any], labels: report.Labels) -> str:
+    return render_template(
+        "feedback/report.html",
+        data=data,
+        labels=labels,
+        headline=report.headline_rows(data["headline"], labels),
+        method=report.method_rules(data["method"], labels),
+        support_text=lambda row: report.support_text(row, labels),
+        percent=report.percent,
+        number=report.number,
+        signed=report.signed,
+        language_names=LANGUAGE_NAMES,
+    )
+
+
+def _sort_key(text: str) -> str:
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return plain.casefold()
+
+
+# --- index -------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def index() -> Any:
+    return page("index.html")
+
+
+# --- rate my sessions --------------------------------------------------------------------------
+
+
+def tokens() -> ParticipantTokens:
+    found: ParticipantTokens = current_app.extensions["participant_tokens"]
+    return found
+
+
+def find_participant(token: str) -> Participant | None:
+    claim = tokens().verify(token)
+    if claim is None:
+        return None
+    try:
+        return logic.find_participant(db.session, claim)
+    except logic.RuleError:
+        return None
+
+
+def participant_in_path() -> Participant | None:
+    """The participant whose token is in this page's URL, looked up once per request."""
+    if "participant" not in g:
+        token = (request.view_args or {}).get("token") if request.blueprint == "web" else None
+        g.participant = find_participant(token) if token else None
+    participant: Participant | None = g.participant
+    return participant
+
+
+def participant_or_404() -> Participant:
+    if request.method != "GET":
+        g.page_target = ("web.rate", {"token": (request.view_args or {}).get("token")})
+    participant = participant_in_path()
+    if participant is None:
+        abort(not_found(_("This link is not valid (any more).")))
+    return participant
+
+
+@dataclass
+class SessionForm:
+    """One session on the rate page: what is shown, what was chosen, what went wrong."""
+
+    code: str
+    title: str
+    when: str
+    kind: str
+    room: str
+    started: bool
+    rated: bool
+    rating: int | None
+    comment: str
+    recommendations: list[tuple[int, str, int | None]]  # (id, text, current value)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _int_or_none(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def session_forms(
+    participant: Participant,
+    event: Event,
+    posted: str | None = None,
+    errors: dict[str, str] | None = None,
+) -> list[SessionForm]:
+    """The participant's sessions; the one just posted keeps what was typed, with its errors."""
+    language = current_language()
+    forms = []
+    for item in logic.rate_items(db.session, participant, utcnow()):
+        session = item.session
+        mine = session.code == posted
+        if mine:
+            rating = _int_or_none(request.form.get("rating"))
+            comment = request.form.get("comment", "")
+            chosen = {
+                r.id: _int_or_none(request.form.get(f"endorse-{r.id}"))
+                for r in item.recommendations
+            }
+        else:
+            rating = item.feedback.rating if item.feedback else None
+            comment = (item.feedback.comment or "") if item.feedback else ""
+            chosen = {r.id: item.endorsements.get(r.id) for r in item.recommendations}
+        forms.append(
+            SessionForm(
+                code=session.code,
+                title=session.title_in(language),
+                when=local_time(event, session.starts_at),
+                kind=str(KIND_LABELS.get(session.kind, session.kind)),
+                room=session.room,
+                started=item.started,
+                rated=item.feedback is not None,
+                rating=rating,
+                comment=comment,
+                recommendations=[(r.id, r.text, chosen[r.id]) for r in item.recommendations],
+                errors=(errors or {}) if mine else {},
+            )
+        )
+    return forms
+
+
+def rate_page(
+    participant: Participant,
+    status: int = 200,
+    posted: str | None = None,
+    errors: dict[str, str] | None = None,
+) -> Any:
+    event = db.session.get_one(Event, participant.event_id)
+    token = (request.view_args or {})["token"]
+    forms = session_forms(participant, event, posted, errors)
+    started = [f for f in forms if f.started]
+    # A problem with a session that has no form here (not started, not mine) goes on top.
+    shown = any(f.code == posted for f in started)
+    page_error = None if shown or not errors else next(iter(errors.values()))
+    return page(
+        "rate.html",
+        status,
+        page_error=page_error,
+        event=event,
+        title=event.title_in(current_language()),
+        token=token,
+        started=started,
+        upcoming=[f for f in forms if not f.started],
+        closed=utcnow() >= event.feedback_closes_at,
+        closes=local_time(event, event.feedback_closes_at, "d MMMM y"),
+    )
+
+
+@bp.get("/rate/<token>")
+def rate(token: str) -> Any:
+    return rate_page(participant_or_404())
+
+
+def read_rating_form(recommendation_ids: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The posted form as the API's input, and a message per field that is wrong."""
+    errors: dict[str, str] = {}
+    rating = _int_or_none(request.form.get("rating"))
+    if rating not in RATINGS:
+        errors["rating"] = _("Please choose a rating from 1 to 5.")
+    comment = request.form.get("comment", "").replace("\r\n", "\n")
+    if len(comment) > COMMENT_MAX:
+        errors["comment"] = _(
+            "Your comment is too long: at most %(max)d characters (it has %(count)d).",
+            max=COMMENT_MAX,
+            count=len(comment),
+        )
+    endorsements: dict[str, int] = {}
+    for rid in recommendation_ids:
+        raw = request.form.get(f"endorse-{rid}", "")
+        if raw == "":
+            continue  # "no opinion"
+        value = _int_or_none(raw)
+        if value not in ENDORSEMENT_VALUES:
+            errors["endorsements"] = str(RULE_MESSAGES["value"])
+            continue
+        endorsements[rid] = int(raw)
+    data = {"rating": rating, "comment": comment, "endorsements": endorsements}
+    return data, errors
+
+
+@bp.post("/rate/<token>/sessions/<code>")
+def rate_session(token: str, code: str) -> Any:
+    participant = participant_or_404()
+    event = db.session.get_one(Event, participant.event_id)
+    keys = [k.removeprefix("endorse-") for k in request.form if k.startswith("endorse-")]
+    data, errors = read_rating_form(keys)
+    if not errors:
+        try:
+            data = FeedbackIn().load(data)
+        except ValidationError as invalid:
+            errors = {name: _("Please check this field.") for name in invalid.messages_dict}
+    if errors:
+        return rate_page(participant, 422, code, errors)
+    claim = ParticipantClaim(participant.registration_id, participant.token_version)
+    try:
+        result = logic.submit_feedback(db.session, event.slug, code, claim, data, replace=True)
+    except logic.RuleError as rule:
+        db.session.rollback()
+        return rate_page(participant, rule.status, code, {rule.field or "_form": explain(rule)})
+    db.session.commit()
+    if result.report_due:
+        schedule_report(event.slug)
+    flash(
+        _("Thank you: your feedback is saved. You can change it until the feedback period ends."),
+        "success",
+    )
+    return redirect(url_for("web.rate", token=token, _anchor=f"session-{code}"), 303)
+
+
+# --- organisers --------------------------------------------------------------------------------
+
+
+def organiser_signed_in() -> bool:
+    # The cookie holds a signed flag and its expiry, never the token itself.
+    return (
+        bool(cookie_session.get("organiser"))
+        and cookie_session.get("organiser_until", 0) > time.time()
+    )
+
+
+def organiser_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not organiser_signed_in():
+            return redirect(url_for("web.organiser_home", next=request.path))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only a path inside the organiser pages (no open redirect)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/organiser/") or "\\" in target:
+        return None
+    return target
+
+
+def event_or_404(slug: str) -> Event:
+    try:
+        return logic.get_event(db.session, slug)
+    except logic.NotFound:
+        abort(not_found(_("There is no event at this address.")))
+
+
+@bp.route("/organiser", methods=["GET", "POST"])
+@limiter.limit(SIGN_IN_LIMIT, methods=["POST"])
+def organiser_home() -> Any:
+    next_path = safe_next(request.values.get("next"))
+    if request.method == "POST":
+        if organiser_auth.is_valid(request.form.get("token", "").strip()):
+            cookie_session.clear()
+            cookie_session["organiser"] = True
+            cookie_session["organiser_until"] = time.time() + ORGANISER_SIGN_IN_SECONDS
+            return redirect(next_path or url_for("web.organiser_home"), 303)
+        error = _("This organiser token is not valid.")
+        return page("organiser_sign_in.html", 401, error=error, next=next_path)
+    if not organiser_signed_in():
+        return page("organiser_sign_in.html", error=None, next=next_path)
+    events = db.session.scalars(select(Event).order_by(Event.starts_on, Event.id)).all()
+    return page("organiser_home.html", events=[(e, e.title_in(current_language())) for e in events])
+
+
+@bp.post("/organiser/sign-out")
+def organiser_sign_out() -> Any:
+    cookie_session.pop("organiser", None)
+    cookie_session.pop("organiser_until", None)
+    flash(_("You are signed out."), "success")
+    return redirect(url_for("web.organiser_home"), 303)
+
+
+def dashboard_page(
+    event: Event,
+    status: int = 200,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+) -> Any:
+    language = current_language()
+    summary = logic.event_summary(db.session, event, with_comments=True)
+    sessions = {s.code: s for s in logic.event_sessions(db.session, event)}
+    rows = [
+        {
+            **row,
+            "title": sessions[row["code"]].title_in(language),
+            "when": local_time(event, sessions[row["code"]].starts_at),
+            "kind_label": str(KIND_LABELS.get(row["kind"], row["kind"])),
+        }
+        for row in summary["sessions"]
+    ]
+    recommendations = logic.recommendations_with_support(db.session, event)
+    # The event's figures; the response rate counts attendees of sessions held so far only.
+    totals = logic.Stats(0, Counter())
+    for session in sessions.values():
+        if session.starts_at <= utcnow():
+            totals.attendees += session.attendees
+    for row in summary["sessions"]:
+        totals.distribution.update({int(k): v for k, v in row["distribution"].items()})
+    return page(
+        "dashboard.html",
+        status,
+        event=event,
+        title=event.title_in(language),
+        sessions=rows,
+        themes=summary["themes"],
+        recommendations=recommendations,
+        theme_names=sorted({s.theme for s in sessions.values()}, key=_sort_key),
+        totals=totals.as_dict(),
+        form=form or {},
+        errors=errors or {},
+        percent=report.percent,
+        number=report.number,
+        signed=report.signed,
+        comments_shown=COMMENTS_SHOWN,
+    )
+
+
+@bp.get("/organiser/events/<slug>")
+@organiser_required
+def dashboard(slug: str) -> Any:
+    return dashboard_page(event_or_404(slug))
+
+
+@bp.post("/organiser/events/<slug>/recommendations")
+@organiser_required
+def add_recommendation(slug: str) -> Any:
+    event = event_or_404(slug)
+    g.page_target = ("web.dashboard", {"slug": slug})
+    form = {"theme": request.form.get("theme", ""), "text": request.form.get("text", "")}
+    try:
+        data = RecommendationIn().load(form)
+    except ValidationError as invalid:
+        messages = {
+            "theme": _("Please choose a theme."),
+            "text": _("Please write the recommendation (at most 2000 characters)."),
+        }
+        errors = {
+            name: str(messages.get(name, _("Please check this field.")))
+            for name in invalid.messages_dict
+        }
+        return dashboard_page(event, 422, form, errors)
+    try:
+        logic.create_recommendation(db.session, event, data["theme"], data["text"])
+    except logic.RuleError:
+        db.session.rollback()
+        return dashboard_page(event, 422, form, {"theme": _("Please choose a theme.")})
+    db.session.commit()
+    flash(_("The recommendation is added; participants can now endorse it."), "success")
+    return redirect(url_for("web.dashboard", slug=slug, _anchor="recommendations"), 303)
+
+
+@bp.get("/organiser/events/<slug>/feedback.csv")
+@organiser_required
+def feedback_csv(slug: str) -> Any:
+    event_or_404(slug)
+    return csv_response(export_rows(slug), f"{slug}-feedback.csv")
+
+
+@bp.get("/organiser/events/<slug>/report")
+@organiser_required
+def report_page(slug: str) -> Any:
+    event_or_404(slug)
+    return report_response(slug, "html")
+
+
+@bp.get("/organiser/events/<slug>/report.<fmt>")
+@organiser_required
+def report_download(slug: str, fmt: str) -> Any:
+    event_or_404(slug)
+    if fmt not in ("json", "md", "pdf"):
+        abort(not_found(_("There is no such format.")))
+    return report_response(slug, fmt)

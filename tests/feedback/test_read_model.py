@@ -1,0 +1,289 @@
+"""The read model follows the registration events: once per event, in aggregate only."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from services.feedback.app import db
+from services.feedback.models import (
+    Attendance,
+    Endorsement,
+    Feedback,
+    Invitation,
+    Outbox,
+    Participant,
+    ProcessedEvent,
+    ProgrammeSession,
+)
+from shared import contracts
+from shared.contracts import TaskNames
+from shared.db import new_id
+from tests.feedback.conftest import ORGANISER, feedback_url
+
+
+def count(app, model, *where) -> int:
+    with app.app_context():
+        return int(db.session.scalar(select(func.count()).select_from(model).where(*where)))
+
+
+def attendees(app, event, session) -> int:
+    """The session's counter, checked against the seats it counts."""
+    with app.app_context():
+        row = db.session.scalar(
+            select(ProgrammeSession).where(ProgrammeSession.code == session["code"])
+        )
+        real = db.session.scalar(
+            select(func.count())
+            .select_from(Attendance)
+            .where(Attendance.session_id == row.id, Attendance.status == "confirmed")
+        )
+        assert row.attendees == real
+        return int(real)
+
+
+def test_participants_are_kept_without_name_or_address(feedback_app, world):
+    event = world.event()
+    session = world.session(event)
+    person = world.person(
+        event, confirmed=[session], country="nl", city="Utrecht", role="researcher"
+    )
+    with feedback_app.app_context():
+        row = db.session.get(Participant, person.registration_id)
+        assert (row.country, row.city, row.role, row.language) == (
+            "NL",
+            "Utrecht",
+            "researcher",
+            "en",
+        )
+    columns = {c.name for c in Participant.__table__.columns}
+    assert not columns & {"name", "email", "organisation"}
+
+
+def test_seat_changes_keep_the_attendee_count(feedback_app, world):
+    event = world.event()
+    session = world.session(event)
+    one = world.person(event, confirmed=[session])
+    two = world.person(event, waitlisted=[session])
+    assert attendees(feedback_app, event, session) == 1
+    world.seat(TaskNames.SEAT_RELEASED, event, one, session, "confirmed")
+    world.seat(TaskNames.SEAT_PROMOTED, event, two, session, "confirmed")
+    assert attendees(feedback_app, event, session) == 1
+    three = world.person(event)
+    world.seat(TaskNames.SEAT_CONFIRMED, event, three, session, "confirmed")
+    world.seat(TaskNames.SEAT_CONFIRMED, event, three, session, "confirmed")  # a new event id
+    assert attendees(feedback_app, event, session) == 2
+    world.deliver(
+        TaskNames.CANCELLED,
+        {"event": event, "participant": two.info, "released": [session["code"]]},
+    )
+    assert attendees(feedback_app, event, session) == 1
+    with feedback_app.app_context():
+        assert db.session.get(Participant, two.registration_id).status == "cancelled"
+
+
+def test_an_event_delivered_twice_is_applied_once(feedback_app, world):
+    event = world.event()
+    session = world.session(event)
+    person = world.person(event)
+    seat = {"session": session, "status": "confirmed", "waitlist_position": None}
+    payload = {"event": event, "participant": person.info, "seat": seat}
+    event_id = new_id()
+    assert world.deliver(TaskNames.SEAT_CONFIRMED, payload, event_id=event_id) is True
+    assert world.deliver(TaskNames.SEAT_CONFIRMED, payload, event_id=event_id) is False
+    assert attendees(feedback_app, event, session) == 1
+    assert count(feedback_app, ProcessedEvent, ProcessedEvent.event_id == event_id) == 1
+
+
+def test_a_message_that_breaks_its_contract_is_dropped(feedback_app, world):
+    from services.feedback import tasks
+    from tests.feedback.conftest import now
+
+    event = world.event()
+    body = contracts.dump(
+        TaskNames.ERASED,
+        {
+            "event_id": new_id(),
+            "occurred_at": now(),
+            "registration_id": "r",
+            "event_slug": event["slug"],
+        },
+    )
+    with feedback_app.app_context():
+        assert tasks.consume(TaskNames.ERASED, {**body, "email": "x@example.org"}) is False
+        assert tasks.consume(TaskNames.ERASED, {"registration_id": "r"}) is False
+    assert count(feedback_app, ProcessedEvent) == 1  # only the event published above
+
+
+def test_a_session_before_its_event_waits_for_it(feedback_app, world):
+    import pytest
+
+    from services.feedback import logic
+    from tests.feedback.conftest import now
+
+    info = {
+        "code": "X1", "title": "Early", "kind": "thematic", "theme": "T",
+        "starts_at": now(), "ends_at": now(),
+    }  # fmt: skip
+    with pytest.raises(logic.NotReady):
+        world.deliver(
+            TaskNames.SESSION_PUBLISHED, {"event_slug": "later", "session": info, "capacity": None}
+        )
+    assert count(feedback_app, ProcessedEvent) == 0  # not marked done: the retry will apply it
+
+
+def test_erasure_removes_everything_held_on_the_person_and_is_confirmed(fb, feedback_app, world):
+    event = world.event()
+    session = world.session(event)
+    gone = world.person(event, confirmed=[session])
+    stays = world.person(event, confirmed=[session])
+    rid = fb.post(
+        f"/api/v1/events/{event['slug']}/recommendations",
+        json={"theme": session["theme"], "text": "Open drug consumption rooms."},
+        headers=ORGANISER,
+    ).get_json()["id"]
+    for person in (gone, stays):
+        response = fb.post(
+            feedback_url(event, session),
+            json={"rating": 3, "comment": "Mine", "endorsements": {str(rid): 2}},
+            headers=person.auth,
+        )
+        assert response.status_code == 201
+    with feedback_app.app_context():
+        from datetime import timedelta
+
+        from services.feedback import logic
+
+        assert logic.send_due_invitations(db, timedelta(0)) == 2
+    before = count(feedback_app, Outbox)
+
+    erased = {"registration_id": gone.registration_id, "event_slug": event["slug"]}
+    event_id = new_id()
+    world.deliver(TaskNames.ERASED, erased, event_id=event_id)
+    world.deliver(TaskNames.ERASED, erased, event_id=event_id)  # delivered twice: confirmed once
+
+    who = gone.registration_id
+    for model in (Participant, Attendance, Feedback, Endorsement, Invitation):
+        assert count(feedback_app, model, model.registration_id == who) == 0, model
+    assert count(feedback_app, Feedback) == 1 and count(feedback_app, Endorsement) == 1
+    assert attendees(feedback_app, event, session) == 1
+    with feedback_app.app_context():
+        rows = db.session.scalars(select(Outbox).where(Outbox.subject_id == who)).all()
+    assert [row.task_name for row in rows] == [TaskNames.ERASURE_CONFIRMED]
+    confirmation = contracts.load(TaskNames.ERASURE_CONFIRMED, rows[0].payload)
+    assert (confirmation["registration_id"], confirmation["service"]) == (who, "feedback")
+    # The person's pending invitation left with them; the other one is still there.
+    assert count(feedback_app, Outbox) == before - 1 + 1
+    assert (
+        fb.post(feedback_url(event, session), json={"rating": 4}, headers=gone.auth).status_code
+        == 401
+    )
+
+
+def test_erasure_of_someone_unknown_is_still_confirmed(feedback_app, world):
+    world.deliver(TaskNames.ERASED, {"registration_id": new_id(), "event_slug": "any"})
+    assert count(feedback_app, Outbox, Outbox.task_name == TaskNames.ERASURE_CONFIRMED) == 1
+
+
+def test_a_session_change_updates_its_times(fb, world):
+    from datetime import timedelta
+
+    from tests.feedback.conftest import now
+
+    event = world.event()
+    session = world.session(event, starts_at=now() + timedelta(hours=2))
+    person = world.person(event, confirmed=[session])
+    url = feedback_url(event, session)
+    assert fb.post(url, json={"rating": 4}, headers=person.auth).status_code == 409
+    moved = {**session, "starts_at": now() - timedelta(hours=1), "ends_at": now()}
+    world.deliver(
+        TaskNames.SESSION_PUBLISHED, {"event_slug": event["slug"], "session": moved, "capacity": 5}
+    )
+    assert fb.post(url, json={"rating": 4}, headers=person.auth).status_code == 201
+
+
+def members(app) -> dict[tuple[str, str], int]:
+    """theme_members, checked against a recomputation from the seats themselves."""
+    from services.feedback.models import ThemeMember
+
+    with app.app_context():
+        kept = {
+            (m.theme, m.registration_id): m.seats
+            for m in db.session.scalars(select(ThemeMember)).all()
+        }
+        recomputed: dict[tuple[str, str], int] = {}
+        for theme, rid in db.session.execute(
+            select(ProgrammeSession.theme, Attendance.registration_id)
+            .join(ProgrammeSession, ProgrammeSession.id == Attendance.session_id)
+            .where(Attendance.status == "confirmed")
+        ):
+            recomputed[(theme, rid)] = recomputed.get((theme, rid), 0) + 1
+    assert kept == recomputed
+    return kept
+
+
+def test_theme_members_follow_every_seat_change(feedback_app, world):
+    from tests.feedback.conftest import OTHER_THEME, THEME
+
+    event = world.event()
+    one, two = world.session(event), world.session(event)
+    other = world.session(event, theme=OTHER_THEME)
+    a = world.person(event, confirmed=[one, two, other])
+    b = world.person(event, confirmed=[one], waitlisted=[two])
+    assert members(feedback_app)[(THEME, a.registration_id)] == 2
+    world.seat(TaskNames.SEAT_RELEASED, event, a, one, "confirmed")
+    world.seat(TaskNames.SEAT_PROMOTED, event, b, two, "confirmed")
+    assert members(feedback_app)[(THEME, b.registration_id)] == 2
+    # The organisers move a session to another theme: its attendees move with it.
+    moved = {**two, "theme": OTHER_THEME}
+    world.deliver(
+        TaskNames.SESSION_PUBLISHED, {"event_slug": event["slug"], "session": moved, "capacity": 9}
+    )
+    kept = members(feedback_app)
+    assert kept[(OTHER_THEME, a.registration_id)] == 2
+    assert (THEME, a.registration_id) not in kept
+    world.deliver(TaskNames.CANCELLED, {"event": event, "participant": b.info, "released": ["x"]})
+    world.deliver(TaskNames.ERASED, {"registration_id": a.registration_id, "event_slug": "e"})
+    assert members(feedback_app) == {}
+
+
+def test_each_participant_counts_the_sessions_they_rated(fb, feedback_app, world):
+    event = world.event()
+    one, two = world.session(event), world.session(event)
+    person = world.person(event, confirmed=[one, two])
+    for session in (one, two, one):
+        fb.put(feedback_url(event, session), json={"rating": 3}, headers=person.auth)
+    fb.post(feedback_url(event, one), json={"rating": 3}, headers=person.auth)  # 409
+    with feedback_app.app_context():
+        assert db.session.get(Participant, person.registration_id).responses == 2
+
+
+def test_an_export_request_is_answered_with_everything_held_here(fb, feedback_app, world):
+    event = world.event()
+    session = world.session(event)
+    person = world.person(event, confirmed=[session], city="Gent", language="nl")
+    rid = fb.post(
+        f"/api/v1/events/{event['slug']}/recommendations",
+        json={"theme": session["theme"], "text": "Fund mediation teams."},
+        headers=ORGANISER,
+    ).get_json()["id"]
+    fb.post(
+        feedback_url(event, session),
+        json={"rating": 4, "comment": "Goed", "endorsements": {str(rid): 1}},
+        headers=person.auth,
+    )
+    for who in (person.registration_id, new_id()):
+        world.deliver(TaskNames.EXPORT_REQUESTED, {"registration_id": who, "request_id": "req1"})
+    with feedback_app.app_context():
+        rows = db.session.scalars(
+            select(Outbox).where(Outbox.task_name == TaskNames.EXPORT_PART).order_by(Outbox.seq)
+        ).all()
+        parts = [contracts.load(row.task_name, row.payload) for row in rows]
+    mine, unknown = parts
+    assert (mine["service"], mine["request_id"]) == ("feedback", "req1")
+    data = mine["data"]
+    assert data["participant"]["city"] == "Gent" and "email" not in data["participant"]
+    assert data["sessions"] == [{"code": session["code"], "status": "confirmed"}]
+    (given,) = data["feedback"]
+    assert (given["rating"], given["comment"]) == (4, "Goed")
+    assert given["endorsements"] == [{"recommendation": "Fund mediation teams.", "value": 1}]
+    assert unknown["data"] == {"held": False}

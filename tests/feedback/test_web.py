@@ -1,0 +1,270 @@
+"""The pages: "rate my sessions" (fr/nl/en, CSRF, no JavaScript) and the organiser dashboard."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from tests.conftest import ORGANISER_TOKEN
+from tests.feedback.conftest import ORGANISER, THEME, feedback_url, now
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+@pytest.fixture
+def attendee(world):
+    event = world.event()
+    held = world.session(event, title="Night-time governance")
+    other = world.session(event, title="Somebody else's session")
+    later = world.session(
+        event, title="Tomorrow's field visit", starts_at=now() + timedelta(days=1)
+    )
+    person = world.person(event, confirmed=[held, later], language="fr")
+    world.person(event, confirmed=[other])
+    return event, held, other, later, person
+
+
+def rate_url(person, **query) -> str:
+    suffix = "&".join(f"{k}={v}" for k, v in query.items())
+    return f"/rate/{person.token}" + (f"?{suffix}" if suffix else "")
+
+
+def test_the_rate_page_lists_my_started_confirmed_sessions(fb, attendee):
+    _event, held, _other, later, person = attendee
+    response = fb.get(rate_url(person, lang="en"))
+    assert response.status_code == 200
+    page = text(response)
+    assert 'id="session-' + held["code"] + '"' in page
+    assert "Somebody else" not in page
+    assert f'action="/rate/{person.token}/sessions/{held["code"]}"' in page
+    assert f'/sessions/{later["code"]}"' not in page  # upcoming: listed, no form
+    assert "Coming up" in page
+    assert "<script" not in page
+    assert page.count('type="radio" name="rating"') == 5
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert 'name="viewport"' in page
+
+
+def test_the_rate_page_speaks_the_participants_language_unless_asked(fb, attendee):
+    *_, person = attendee
+    assert "Évaluer mes sessions" in text(fb.get(rate_url(person)))  # registered in French
+    assert "Mijn sessies beoordelen" in text(fb.get(rate_url(person, lang="nl")))
+    # ?lang= is remembered in a cookie
+    assert "Mijn sessies beoordelen" in text(fb.get(rate_url(person)))
+    fb.delete_cookie("lang")
+    english = fb.get(rate_url(person), headers={"Accept-Language": "en"})
+    assert "Évaluer mes sessions" in text(english)  # the participant's own language wins
+    assert "Feedback" in text(fb.get("/", headers={"Accept-Language": "nl-BE,nl;q=0.9"}))
+
+
+def test_an_invalid_link_is_a_404_page(fb):
+    response = fb.get("/rate/not-a-token?lang=en")
+    assert response.status_code == 404
+    assert "This link is not valid" in text(response)
+
+
+def test_rating_from_the_page_saves_and_redirects(fb, attendee):
+    event, held, _other, _later, person = attendee
+    response = fb.post(
+        f"/rate/{person.token}/sessions/{held['code']}",
+        data={"rating": "4", "comment": "Très utile"},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/rate/{person.token}#session-{held['code']}")
+    mine = fb.get(feedback_url(event, held), headers=person.auth).get_json()
+    assert (mine["rating"], mine["comment"]) == (4, "Très utile")
+    page = text(fb.get(rate_url(person)))
+    assert "Votre avis est enregistré" in page or "votre avis est enregistré" in page
+    assert 'value="4" required checked' in page
+    assert "Modifier mon avis" in page
+    # Sending the form again replaces the feedback.
+    fb.post(f"/rate/{person.token}/sessions/{held['code']}", data={"rating": "2", "comment": ""})
+    mine = fb.get(feedback_url(event, held), headers=person.auth).get_json()
+    assert (mine["rating"], mine["comment"]) == (2, None)
+
+
+def test_errors_are_shown_next_to_their_fields_in_the_page_language(fb, attendee):
+    _event, held, *_rest, person = attendee
+    response = fb.post(
+        f"/rate/{person.token}/sessions/{held['code']}?lang=fr",
+        data={"rating": "9", "comment": "x" * 2001},
+    )
+    assert response.status_code == 422
+    page = text(response)
+    assert re.search(rf'id="rating-{held["code"]}-error">Veuillez choisir une note de 1 à 5', page)
+    assert re.search(rf'id="comment-{held["code"]}-error">Votre commentaire est trop long', page)
+    assert "x" * 2001 in page  # what was typed is kept
+
+
+def test_rules_broken_from_the_page_are_explained(fb, world):
+    event = world.event()
+    later = world.session(event, starts_at=now() + timedelta(hours=1))
+    person = world.person(event, confirmed=[later], language="en")
+    response = fb.post(f"/rate/{person.token}/sessions/{later['code']}", data={"rating": "3"})
+    assert response.status_code == 409
+    assert "You can rate this session once it has started." in text(response)
+
+
+def test_endorsements_from_the_page(fb, world):
+    event = world.event()
+    session = world.session(event)
+    person = world.person(event, confirmed=[session], language="en")
+    rid = fb.post(
+        f"/api/v1/events/{event['slug']}/recommendations",
+        json={"theme": THEME, "text": "Fund <mediation> teams"},
+        headers=ORGANISER,
+    ).get_json()["id"]
+    page = text(fb.get(rate_url(person)))
+    assert "Fund &lt;mediation&gt; teams" in page
+    assert page.count(f'name="endorse-{rid}"') == 6  # no opinion, then -2..+2
+    fb.post(
+        f"/rate/{person.token}/sessions/{session['code']}",
+        data={"rating": "5", f"endorse-{rid}": "2"},
+    )
+    mine = fb.get(feedback_url(event, session), headers=person.auth).get_json()
+    assert mine["endorsements"] == {str(rid): 2}
+    assert f'name="endorse-{rid}" value="2" checked' in text(fb.get(rate_url(person)))
+    bad = fb.post(
+        f"/rate/{person.token}/sessions/{session['code']}",
+        data={"rating": "5", f"endorse-{rid}": "7"},
+    )
+    assert bad.status_code == 422
+    assert "Please choose a value from −2 to +2." in text(bad)
+
+
+def test_after_the_window_the_page_says_so_and_has_no_form(fb, world):
+    event = world.event(feedback_closes_at=now() - timedelta(hours=1))
+    session = world.session(event, starts_at=now() - timedelta(days=1))
+    person = world.person(event, confirmed=[session], language="en")
+    page = text(fb.get(rate_url(person)))
+    assert "The feedback period ended on" in page
+    assert "<form" not in page.split("<main", 1)[1].split("</main>")[0]
+
+
+def test_a_form_without_its_csrf_token_is_refused(feedback_settings, world, attendee):
+    from services.feedback.app import create_app
+
+    _event, held, *_rest, person = attendee
+    app = create_app({"TESTING": True, "SETTINGS": feedback_settings, "WTF_CSRF_ENABLED": True})
+    browser = app.test_client()
+    url = f"/rate/{person.token}/sessions/{held['code']}"
+    refused = browser.post(url + "?lang=en", data={"rating": "4"})
+    assert refused.status_code == 400
+    assert "This form has expired" in text(refused)
+    page = text(browser.get(rate_url(person)))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert browser.post(url, data={"rating": "4", "csrf_token": token}).status_code == 303
+    assert browser.get_cookie("feedback_session") is not None  # not the registration's cookie
+
+
+# --- organisers ----------------------------------------------------------------------------------
+
+
+def sign_in(fb):
+    response = fb.post("/organiser", data={"token": ORGANISER_TOKEN})
+    assert response.status_code == 303
+
+
+def test_organiser_pages_need_a_sign_in(fb, world):
+    event = world.event()
+    response = fb.get(f"/organiser/events/{event['slug']}")
+    assert response.status_code == 302 and "/organiser?next=" in response.headers["Location"]
+    assert fb.post("/organiser?lang=en", data={"token": "wrong"}).status_code == 401
+    sign_in(fb)
+    assert fb.get(f"/organiser/events/{event['slug']}").status_code == 200
+    fb.post("/organiser/sign-out")
+    assert fb.get(f"/organiser/events/{event['slug']}").status_code == 302
+
+
+def test_the_dashboard_draws_charts_and_escapes_comments(fb, world):
+    event = world.event()
+    session = world.session(event)
+    for rating, comment in ((5, "<script>alert(1)</script>"), (3, "Good & useful")):
+        person = world.person(event, confirmed=[session])
+        fb.post(
+            feedback_url(event, session),
+            json={"rating": rating, "comment": comment},
+            headers=person.auth,
+        )
+    fb.post(
+        f"/api/v1/events/{event['slug']}/recommendations",
+        json={"theme": THEME, "text": "More <b>night</b> mediators"},
+        headers=ORGANISER,
+    )
+    sign_in(fb)
+    page = text(fb.get(f"/organiser/events/{event['slug']}?lang=en"))
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Good &amp; useful" in page
+    assert "More &lt;b&gt;night&lt;/b&gt; mediators" in page
+    assert page.count("<svg") >= 5  # ratings, response rates, support
+    assert 'aria-label="Ratings: 1 → 0, 2 → 0, 3 → 1, 4 → 0, 5 → 1"' in page
+    assert "100 %" in page  # both attendees answered
+
+
+def test_organisers_add_a_recommendation_from_the_dashboard(fb, world):
+    event = world.event()
+    world.session(event)
+    sign_in(fb)
+    missing = fb.post(
+        f"/organiser/events/{event['slug']}/recommendations?lang=en", data={"theme": "", "text": ""}
+    )
+    assert missing.status_code == 422
+    assert "Please choose a theme." in text(missing)
+    added = fb.post(
+        f"/organiser/events/{event['slug']}/recommendations",
+        data={"theme": THEME, "text": "Fund it"},
+    )
+    assert added.status_code == 303
+    listed = fb.get(f"/api/v1/events/{event['slug']}/recommendations", headers=ORGANISER).get_json()
+    assert [r["text"] for r in listed] == ["Fund it"]
+
+
+def test_organisers_download_the_report_and_the_csv(fb, world):
+    event = world.event()
+    session = world.session(event)
+    person = world.person(event, confirmed=[session])
+    fb.post(
+        feedback_url(event, session), json={"rating": 4, "comment": "+1 great"}, headers=person.auth
+    )
+    sign_in(fb)
+    html = fb.get(f"/organiser/events/{event['slug']}/report?lang=en")
+    assert html.status_code == 200 and "Recommendation report" in text(html)
+    assert fb.get(f"/organiser/events/{event['slug']}/report.pdf").mimetype == "application/pdf"
+    assert fb.get(f"/organiser/events/{event['slug']}/report.md").mimetype == "text/markdown"
+    assert fb.get(f"/organiser/events/{event['slug']}/report.json").get_json()["version"] == 1
+    assert fb.get(f"/organiser/events/{event['slug']}/report.exe").status_code == 404
+    csv_text = text(fb.get(f"/organiser/events/{event['slug']}/feedback.csv"))
+    assert "'+1 great" in csv_text
+    assert person.registration_id not in csv_text
+
+
+def test_sign_in_does_not_redirect_outside_the_organiser_pages(fb):
+    response = fb.post(
+        "/organiser", data={"token": ORGANISER_TOKEN, "next": "https://evil.example/"}
+    )
+    assert response.headers["Location"] == "/organiser"
+
+
+def test_a_token_created_with_the_cli_signs_in_and_can_be_revoked(feedback_app, fb, world):
+    runner = feedback_app.test_cli_runner()
+    token = runner.invoke(args=["organiser", "create-token", "rapporteur"]).output.strip()
+    event = world.event()
+    assert (
+        fb.get(
+            f"/api/v1/events/{event['slug']}/summary", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+        == 200
+    )
+    runner.invoke(args=["organiser", "revoke-token", "rapporteur"])
+    assert (
+        fb.get(
+            f"/api/v1/events/{event['slug']}/summary", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+        == 401
+    )
