@@ -90,9 +90,12 @@ def embedded_redis(var_dir: Path) -> str:
 
     data = var_dir / "redis"
     data.mkdir(exist_ok=True)
+    # Queued tasks survive a restart of `make run` (append-only file under var/redis), and
+    # a full broker refuses new messages rather than dropping queued ones.
     return command(
         __redis_executable__, "--bind", "127.0.0.1", "--port", EMBEDDED_REDIS_PORT,
-        "--save", "", "--appendonly", "no", "--dir", data,
+        "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+        "--maxmemory-policy", "noeviction", "--dir", data,
     )  # fmt: skip
 
 
