@@ -48,8 +48,9 @@ format: $(STAMP) ## Reformat the code
 	$(BIN)/ruff check --fix .
 
 .PHONY: bench
-bench: $(STAMP) ## Registration rush benchmark against gunicorn; prints its figures
+bench: $(STAMP) translations ## Benchmarks (registration rush, notifier, feedback); print figures
 	$(BIN)/python -m scripts.bench $(BENCH_ARGS)
+	$(BIN)/python -m scripts.bench_services $(BENCH_SERVICES_ARGS)
 
 .PHONY: clean
 clean: ## Remove the virtualenv and local data
