@@ -149,7 +149,7 @@ def set_up_databases(env: Mapping[str, str]) -> None:
 
 
 def busy_ports(settings: Settings, redis_embedded: bool) -> list[str]:
-    """Ports `make run` is about to bind that something else holds (later services add theirs)."""
+    """Ports `make run` is about to bind that something else holds."""
     wanted = [
         (settings.bind_host, settings.registration_port, "REGISTRATION_PORT"),
         (settings.bind_host, settings.notifier_port, "NOTIFIER_PORT"),
