@@ -6,6 +6,7 @@ No service imports another service's code; this module is all they share.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from marshmallow import RAISE, Schema, fields, validate
@@ -216,6 +217,16 @@ SUBSCRIBERS: dict[str, tuple[str, ...]] = {
     TaskNames.EXPORT_REQUESTED: (Queues.NOTIFIER, Queues.FEEDBACK),
     TaskNames.EXPORT_PART: (Queues.REGISTRATION,),
 }
+
+
+@functools.cache
+def _field_names(schema: type[Schema]) -> tuple[str, ...]:
+    return tuple(schema().fields)
+
+
+def part_from(schema: type[Schema], source: Any) -> dict[str, Any]:
+    """A nested message part (EventInfo, SessionInfo) from a model or row of the same names."""
+    return {name: getattr(source, name) for name in _field_names(schema)}
 
 
 class ContractError(ValueError):

@@ -58,6 +58,7 @@ from services.feedback.models import (
     Report,
     ThemeMember,
 )
+from shared import contracts
 from shared.auth import ParticipantClaim
 from shared.contracts import TaskNames
 from shared.db import Database, UTCDateTime, utcnow
@@ -127,31 +128,12 @@ def clean_text(text: str | None) -> str:
     return (text or "").replace("\x00", "").strip()
 
 
-def event_info(event: Event) -> dict[str, Any]:
-    return {
-        "slug": event.slug,
-        "title": event.title,
-        "title_translations": event.title_translations,
-        "city": event.city,
-        "timezone": event.timezone,
-        "starts_on": event.starts_on,
-        "ends_on": event.ends_on,
-        "feedback_closes_at": event.feedback_closes_at,
-    }
+def event_info(event: Any) -> dict[str, Any]:
+    return contracts.part_from(contracts.EventInfo, event)
 
 
-def session_info(session: ProgrammeSession) -> dict[str, Any]:
-    return {
-        "code": session.code,
-        "title": session.title,
-        "title_translations": session.title_translations,
-        "kind": session.kind,
-        "theme": session.theme,
-        "starts_at": session.starts_at,
-        "ends_at": session.ends_at,
-        "room": session.room,
-        "language": session.language,
-    }
+def session_info(session: Any) -> dict[str, Any]:
+    return contracts.part_from(contracts.SessionInfo, session)
 
 
 def mark_report_dirty(db: Session, event_id: int, now: datetime | None = None) -> None:

@@ -6,14 +6,10 @@ participants' personal links, which are as good as passwords.
 
 from __future__ import annotations
 
-import functools
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -26,8 +22,6 @@ from flask import (
     request,
     url_for,
 )
-from flask import session as cookie_session
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -39,8 +33,17 @@ from services.notifier.app import db, organiser_auth
 from services.notifier.emails import TEMPLATES
 from services.notifier.models import FAILED, STATUSES, CaughtMessage, Message
 from services.notifier.schemas import MessageListArgs
+from shared import pages
 from shared.config import ROOT
-from shared.contracts import LANGUAGES
+from shared.pages import (
+    choose_language,
+    current_language,
+    language_links_to,
+    organiser_signed_in,
+    remember_language,
+    sign_organiser_in,
+    sign_organiser_out,
+)
 
 bp = Blueprint("web", __name__, template_folder="templates")
 # The base layout and its CSS live in shared/templates, for every service's pages.
@@ -48,9 +51,6 @@ bp.register_blueprint(
     Blueprint("layout", __name__, template_folder=str(ROOT / "shared" / "templates"))
 )
 
-LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
-LANG_COOKIE_SECONDS = 365 * 24 * 3600
-ORGANISER_SIGN_IN_SECONDS = 12 * 3600
 PER_PAGE = 50
 # No script anywhere; a caught email's HTML inherits this policy inside its sandboxed frame,
 # so it cannot load remote images or anything else either.
@@ -82,14 +82,7 @@ TEMPLATE_LABELS = {
 
 def select_locale() -> str:
     """?lang=, then the lang cookie, then the browser's preference."""
-    for chosen in (request.args.get("lang"), request.cookies.get("lang")):
-        if chosen in LANGUAGES:
-            return chosen
-    return request.accept_languages.best_match(LANGUAGES) or "en"
-
-
-def current_language() -> str:
-    return str(get_locale() or "en")
+    return choose_language()
 
 
 def language_links() -> list[dict[str, Any]]:
@@ -99,15 +92,7 @@ def language_links() -> list[dict[str, Any]]:
         endpoint, values = "web.messages", {}
     else:
         values.update((k, v) for k, v in request.args.items() if k != "lang")
-    return [
-        {
-            "code": code,
-            "name": name,
-            "url": url_for(endpoint, **values, lang=code),
-            "current": code == current_language(),
-        }
-        for code, name in LANGUAGE_NAMES.items()
-    ]
+    return language_links_to(endpoint, values)
 
 
 @bp.context_processor
@@ -123,16 +108,7 @@ def layout_context() -> dict[str, Any]:
 
 @bp.after_request
 def page_headers(response: Response) -> Response:
-    chosen = request.args.get("lang")
-    if chosen in LANGUAGES and request.cookies.get("lang") != chosen:
-        response.set_cookie(
-            "lang",
-            chosen,
-            max_age=LANG_COOKIE_SECONDS,
-            samesite="Lax",
-            httponly=True,
-            secure=request.is_secure,
-        )
+    remember_language(response)
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     # Pages show addresses and personal links: keep them out of caches and Referer headers.
@@ -157,32 +133,7 @@ def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
 # --- sign-in -----------------------------------------------------------------------------------
 
 
-def organiser_signed_in() -> bool:
-    # The cookie holds a signed flag and its expiry, never the token itself.
-    return (
-        bool(cookie_session.get("organiser"))
-        and cookie_session.get("organiser_until", 0) > time.time()
-    )
-
-
-def organiser_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not organiser_signed_in():
-            return redirect(url_for("web.sign_in", next=request.full_path.rstrip("?")))
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
-def safe_next(target: str | None) -> str | None:
-    """Only a path on this site (no open redirect)."""
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return None if "\\" in target else target
+organiser_required = pages.organiser_required("web.sign_in", keep_query=True)
 
 
 @bp.get("/")
@@ -192,12 +143,10 @@ def index() -> Any:
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in() -> Any:
-    next_path = safe_next(request.values.get("next"))
+    next_path = pages.safe_next(request.values.get("next"))
     if request.method == "POST":
         if organiser_auth.is_valid(request.form.get("token", "").strip()):
-            cookie_session.clear()
-            cookie_session["organiser"] = True
-            cookie_session["organiser_until"] = time.time() + ORGANISER_SIGN_IN_SECONDS
+            sign_organiser_in()
             return redirect(next_path or url_for("web.messages"), 303)
         error = _("This organiser token is not valid.")
         return page("sign_in.html", 401, error=error, next=next_path)
@@ -208,8 +157,7 @@ def sign_in() -> Any:
 
 @bp.post("/sign-out")
 def sign_out() -> Any:
-    cookie_session.pop("organiser", None)
-    cookie_session.pop("organiser_until", None)
+    sign_organiser_out()
     flash(_("You are signed out."), "success")
     return redirect(url_for("web.sign_in"), 303)
 

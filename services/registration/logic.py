@@ -29,6 +29,7 @@ from services.registration.models import (
     Registration,
     Seat,
 )
+from shared import contracts
 from shared.contracts import ERASING_SERVICES, TaskNames
 from shared.db import new_id, utcnow
 from shared.outbox import add_event
@@ -65,31 +66,12 @@ class NotFound(RuleError):
 # --- programme -------------------------------------------------------------------------------
 
 
-def event_info(event: Event) -> dict[str, Any]:
-    return {
-        "slug": event.slug,
-        "title": event.title,
-        "title_translations": event.title_translations,
-        "city": event.city,
-        "timezone": event.timezone,
-        "starts_on": event.starts_on,
-        "ends_on": event.ends_on,
-        "feedback_closes_at": event.feedback_closes_at,
-    }
+def event_info(event: Any) -> dict[str, Any]:
+    return contracts.part_from(contracts.EventInfo, event)
 
 
-def session_info(session: ProgrammeSession) -> dict[str, Any]:
-    return {
-        "code": session.code,
-        "title": session.title,
-        "title_translations": session.title_translations,
-        "kind": session.kind,
-        "theme": session.theme,
-        "starts_at": session.starts_at,
-        "ends_at": session.ends_at,
-        "room": session.room,
-        "language": session.language,
-    }
+def session_info(session: Any) -> dict[str, Any]:
+    return contracts.part_from(contracts.SessionInfo, session)
 
 
 def get_event(db: Session, slug: str) -> Event:

@@ -11,14 +11,12 @@ import functools
 import gettext as gettext_module
 import itertools
 import json
-import time
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pycountry
@@ -26,7 +24,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     g,
     make_response,
@@ -35,7 +32,6 @@ from flask import (
     request,
     url_for,
 )
-from flask import session as cookie_session
 from flask_babel import format_date, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -63,9 +59,18 @@ from services.registration.models import (
     Registration,
 )
 from services.registration.schemas import AddSessionIn, RegistrationIn, ResendLinkIn, check_email
+from shared import pages
 from shared.config import ROOT
-from shared.contracts import LANGUAGES
 from shared.db import utcnow
+from shared.pages import (
+    LANGUAGE_NAMES,
+    choose_language,
+    current_language,
+    organiser_signed_in,
+    remember_language,
+    sign_organiser_in,
+    sign_organiser_out,
+)
 from shared.web import limiter
 
 bp = Blueprint("web", __name__, template_folder="templates")
@@ -75,9 +80,6 @@ bp.register_blueprint(
 )
 
 # Each language is named in itself, so anyone can find their own.
-LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
-LANG_COOKIE_SECONDS = 365 * 24 * 3600
-ORGANISER_SIGN_IN_SECONDS = 12 * 3600
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -141,40 +143,13 @@ RULE_MESSAGES = {
 
 
 def select_locale() -> str:
-    """?lang=, then the lang cookie, then (manage pages) the participant's own, then the browser."""
-    for chosen in (request.args.get("lang"), request.cookies.get("lang")):
-        if chosen in LANGUAGES:
-            return chosen
+    """?lang=, then the lang cookie, then (own pages) the participant's own, then the browser."""
     registration = participant_in_path()
-    if registration is not None and registration.language in LANGUAGES:
-        return registration.language
-    return request.accept_languages.best_match(LANGUAGES) or "en"
-
-
-def current_language() -> str:
-    return str(get_locale() or "en")
+    return choose_language(registration.language if registration is not None else None)
 
 
 def language_links() -> list[dict[str, Any]]:
-    """Plain links to this page in each language (after a POST: to the page to go back to)."""
-    endpoint, values = g.get("page_target") or (request.endpoint, dict(request.view_args or {}))
-    if "page_target" not in g:
-        values.update((k, v) for k, v in request.args.items() if k != "lang")
-        if endpoint is None or not serves_get(endpoint):
-            endpoint, values = "web.index", {}
-    return [
-        {
-            "code": code,
-            "name": name,
-            "url": url_for(endpoint, **values, lang=code),
-            "current": code == current_language(),
-        }
-        for code, name in LANGUAGE_NAMES.items()
-    ]
-
-
-def serves_get(endpoint: str) -> bool:
-    return any("GET" in (rule.methods or ()) for rule in current_app.url_map.iter_rules(endpoint))
+    return pages.language_links("web.index")
 
 
 @bp.context_processor
@@ -188,16 +163,7 @@ def layout_context() -> dict[str, Any]:
 
 @bp.after_request
 def page_headers(response: Response) -> Response:
-    chosen = request.args.get("lang")
-    if chosen in LANGUAGES and request.cookies.get("lang") != chosen:
-        response.set_cookie(
-            "lang",
-            chosen,
-            max_age=LANG_COOKIE_SECONDS,
-            samesite="Lax",
-            httponly=True,
-            secure=request.is_secure,
-        )
+    remember_language(response)
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     private = "token" in (request.view_args or {}) or request.path.startswith("/organiser")
@@ -650,32 +616,12 @@ def erase(token: str) -> Any:
 # --- organisers ----------------------------------------------------------------------------------
 
 
-def organiser_signed_in() -> bool:
-    # The cookie holds a signed flag and its expiry, never the token itself.
-    return (
-        bool(cookie_session.get("organiser"))
-        and cookie_session.get("organiser_until", 0) > time.time()
-    )
-
-
-def organiser_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not organiser_signed_in():
-            return redirect(url_for("web.organiser_home", next=request.path))
-        return view(*args, **kwargs)
-
-    return wrapper
+organiser_required = pages.organiser_required("web.organiser_home")
 
 
 def safe_next(target: str | None) -> str | None:
     """Only a path inside the organiser pages (no open redirect)."""
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/organiser/") or "\\" in target:
-        return None
-    return target
+    return pages.safe_next(target, "/organiser/")
 
 
 @bp.route("/organiser", methods=["GET", "POST"])
@@ -684,9 +630,7 @@ def organiser_home() -> Any:
     next_path = safe_next(request.values.get("next"))
     if request.method == "POST":
         if organiser_auth.is_valid(request.form.get("token", "").strip()):
-            cookie_session.clear()
-            cookie_session["organiser"] = True
-            cookie_session["organiser_until"] = time.time() + ORGANISER_SIGN_IN_SECONDS
+            sign_organiser_in()
             return redirect(next_path or url_for("web.organiser_home"), 303)
         error = _("This organiser token is not valid.")
         return page("organiser_sign_in.html", 401, error=error, next=next_path)
@@ -698,8 +642,7 @@ def organiser_home() -> Any:
 
 @bp.post("/organiser/sign-out")
 def organiser_sign_out() -> Any:
-    cookie_session.pop("organiser", None)
-    cookie_session.pop("organiser_until", None)
+    sign_organiser_out()
     flash(_("You are signed out."), "success")
     return redirect(url_for("web.organiser_home"), 303)
 
