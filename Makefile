@@ -48,8 +48,9 @@ format: $(STAMP) ## Reformat the code
 	$(BIN)/ruff check --fix .
 
 .PHONY: bench
-bench: $(STAMP) translations ## Benchmarks (registration rush, notifier, feedback); print figures
+bench: $(STAMP) translations ## Benchmarks (registration and feedback rushes, notifier, report); print figures
 	$(BIN)/python -m scripts.bench $(BENCH_ARGS)
+	$(BIN)/python -m scripts.bench_feedback $(BENCH_FEEDBACK_ARGS)
 	$(BIN)/python -m scripts.bench_services $(BENCH_SERVICES_ARGS)
 
 .PHONY: clean

@@ -9,34 +9,8 @@
 from __future__ import annotations
 
 import argparse
-import socket
 
-from sqlalchemy import create_engine, text
-
-from shared.config import ROOT
-
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
-
-
-def postgres_answers() -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", 5432)) == 0
-
-
-def fresh_feedback_database() -> str:
-    if postgres_answers():
-        admin = create_engine(f"{POSTGRES}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text('DROP DATABASE IF EXISTS "agora_bench_feedback" WITH (FORCE)'))
-            conn.execute(text('CREATE DATABASE "agora_bench_feedback"'))
-        admin.dispose()
-        return f"{POSTGRES}/agora_bench_feedback"
-    path = ROOT / "var" / "bench" / "feedback.sqlite3"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob("feedback.sqlite3*"):
-        stale.unlink()
-    return f"sqlite:///{path}"
+from scripts.bench import choose_backend, fresh_database
 
 
 def main() -> None:
@@ -52,7 +26,7 @@ def main() -> None:
     print("\n== notifier ==")
     run_bench(args.emails)
     print("\n== feedback ==")
-    url = fresh_feedback_database()
+    url = fresh_database(choose_backend("auto"), "feedback", "agora_bench_feedback")
     seeded = feedback_bench.seed(url, feedback_bench.shape_for(args.rows))
     print(f"database: {url.split('@')[-1]}; seeded {seeded.rows:,} rows in {seeded.seconds:.1f} s")
     print(feedback_bench.format_figures(feedback_bench.measure(url, repeats=args.repeats)))

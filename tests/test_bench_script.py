@@ -77,12 +77,24 @@ def test_waiting_list_positions_must_be_one_to_n() -> None:
     assert bench.position_failures("answers", [("T1", 1)], waiting, complete=False)
 
 
-def test_wrk_body_template_gives_the_same_registration_as_the_python_client() -> None:
-    # Lua's string.format takes the same %d/%s directives as Python's % operator.
-    from_wrk = json.loads(bench.wrk_template() % (7, "rush", 7, "T3"))
-    from_python = json.loads(bench.registration_body("rush", 7))
-    from_python["language"] = from_wrk["language"]  # wrk sends one language for all
-    assert from_wrk == {**from_python, "session_codes": ["FV1", "T3"]}
+def test_both_load_generators_send_the_same_request() -> None:
+    request = bench.Request("/api/v1/x", '{"name":"Zoë"}'.encode(), authorization="Bearer t")
+    raw = request.raw(8001)
+    head, body = raw.split(b"\r\n\r\n")
+    assert head.startswith(b"POST /api/v1/x HTTP/1.1\r\n")
+    assert b"\r\nAuthorization: Bearer t" in head
+    assert f"Content-Length: {len(body)}".encode() in head and body == request.body
+    # wrk reads one line per request: method, path, authorization, body
+    fields = ["POST", "/api/v1/x", "Bearer t", '{"name":"Zoë"}']
+    assert bench.wrk_line(request).split("\t") == fields
+    with pytest.raises(bench.BenchError):
+        bench.wrk_line(bench.Request("/x", b'{"a": 1,\n"b": 2}'))  # a line break in the body
+
+
+def test_registrations_are_distinct_people() -> None:
+    made = bench.registrations("/p", "rush", 50)
+    emails = {json.loads(r.body)["email"] for r in made}
+    assert len(emails) == 50 and all(r.path == "/p" for r in made)
 
 
 def test_percentile_is_nearest_rank() -> None:

@@ -33,10 +33,12 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -559,30 +561,36 @@ _CLAIM_REBUILD = (
 )
 
 
-# PostgreSQL runs the writes of a plain POST as one statement (data-modifying CTEs): atomic on
-# its own, so it needs no BEGIN and COMMIT round trips either.
-_NOW = bindparam("now", type_=UTCDateTime())
-_CREATED = (
-    insert(Feedback)
-    .values(
-        registration_id=bindparam("rid"),
-        session_id=bindparam("sid"),
-        # Parameter names that are no column's: an UPDATE in the same statement would take a
-        # `language` parameter as a new value for its own `language` column.
-        rating=bindparam("given_rating"),
-        comment=bindparam("given_comment"),
-        language=bindparam("given_language"),
-        created_at=_NOW,
-        updated_at=_NOW,
+# PostgreSQL runs the writes of a POST as one statement (data-modifying CTEs): the feedback,
+# its endorsements (the person's latest opinion of each text wins), the response count and
+# the report's mark. Atomic on its own, so it needs no BEGIN and COMMIT round trips either.
+_POST_FEEDBACK = text(
+    """
+    WITH created AS (
+        INSERT INTO feedback
+            (registration_id, session_id, rating, comment, language, created_at, updated_at)
+        VALUES (:rid, :sid, :rating, :comment, :language, :now, :now)
+        RETURNING id
+    ), endorsed AS (
+        INSERT INTO endorsements
+            (registration_id, recommendation_id, feedback_id, value, updated_at)
+        SELECT :rid, given.recommendation_id, created.id, given.value, :now
+        FROM created,
+            unnest(CAST(:recommendation_ids AS integer[]), CAST(:endorsement_values AS smallint[]))
+            AS given (recommendation_id, value)
+        ON CONFLICT (registration_id, recommendation_id) DO UPDATE
+        SET value = excluded.value, feedback_id = excluded.feedback_id,
+            updated_at = excluded.updated_at
+    ), counted AS (
+        UPDATE participants SET responses = responses + 1 WHERE registration_id = :rid
+    ), claimed AS (
+        UPDATE reports SET dirty_since = coalesce(dirty_since, :now), rebuild_scheduled = true
+        WHERE event_id = :eid AND rebuild_scheduled IS false
+        RETURNING event_id
     )
-    .returning(Feedback.id)
-    .cte("created")
-)
-_CLAIMED = _CLAIM_REBUILD.returning(Report.event_id).cte("claimed")
-_POST_FEEDBACK = select(
-    select(_CREATED.c.id).scalar_subquery(),
-    select(func.count()).select_from(_CLAIMED).scalar_subquery(),
-).add_cte(_COUNT_RESPONSE.cte("counted"))
+    SELECT (SELECT id FROM created), (SELECT count(*) FROM claimed)
+    """
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
 def find_target(db: Session, slug: str, code: str, registration_id: str) -> Target:
@@ -625,7 +633,9 @@ def check_window(target: Target, now: datetime) -> None:
         )
 
 
-def check_endorsements(db: Session, target: Target, given: dict[str, int]) -> dict[int, int]:
+def check_endorsements(
+    db: Session | Connection, target: Target, given: dict[str, int]
+) -> dict[int, int]:
     """Endorsement keys are ids of recommendations of the session's theme (422 otherwise)."""
     if not given:
         return {}
@@ -726,7 +736,7 @@ def submit_feedback(
 ) -> Submission:
     """Record a rating (POST: only the first; PUT: create or replace); the caller commits."""
     now = now or utcnow()
-    if not replace and not data.get("endorsements") and db.get_bind().dialect.name == "postgresql":
+    if not replace and db.get_bind().dialect.name == "postgresql":
         return _post_feedback(db, slug, code, claim, data, now)
     target = find_target(db, slug, code, claim.registration_id)
     language = check_eligible(claim, target)
@@ -756,10 +766,12 @@ def submit_feedback(
 def _post_feedback(
     db: Session, slug: str, code: str, claim: ParticipantClaim, data: dict[str, Any], now: datetime
 ) -> Submission:
-    """The hot path, a POST without endorsements on PostgreSQL: two round trips in autocommit.
+    """The hot path, a POST on PostgreSQL: two round trips in autocommit (three with
+    endorsements, whose recommendations are looked up).
 
     The checks read first; the one write statement inserts (the unique key refuses a second
-    feedback), counts the response and marks the report, all or nothing.
+    feedback), records the endorsements, counts the response and marks the report, all or
+    nothing.
     """
     engine = db.get_bind()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # type: ignore[union-attr]
@@ -772,14 +784,17 @@ def _post_feedback(
         target = Target(*row)
         language = check_eligible(claim, target)
         check_window(target, now)
+        wanted = sorted(check_endorsements(conn, target, data.get("endorsements") or {}).items())
         values = {
             "rid": claim.registration_id,
             "sid": target.session_id,
-            "given_rating": data["rating"],
-            "given_comment": clean_text(data.get("comment")) or None,
-            "given_language": language,
+            "rating": data["rating"],
+            "comment": clean_text(data.get("comment")) or None,
+            "language": language,
             "now": now,
             "eid": target.event_id,
+            "recommendation_ids": [rid for rid, _value in wanted],
+            "endorsement_values": [value for _rid, value in wanted],
         }
         try:
             feedback_id, claimed = conn.execute(_POST_FEEDBACK, values).one()

@@ -218,6 +218,24 @@ def test_endorsements_of_the_sessions_theme_are_recorded(fb, world, rated):
     assert mine["endorsements"] == {str(first): 1}
 
 
+def test_the_latest_opinion_of_a_text_wins_across_the_themes_sessions(fb, world):
+    event = world.event()
+    one = world.session(event)
+    two = world.session(event, theme=one["theme"])
+    person = world.person(event, confirmed=[one, two])
+    text_id, other_id = (recommendation(fb, event, one["theme"]) for _ in range(2))
+    given = {str(text_id): 2, str(other_id): 1}
+    assert post(fb, event, one, person, endorsements=given).status_code == 201
+    assert post(fb, event, two, person, endorsements={str(text_id): -1}).status_code == 201
+    first = fb.get(feedback_url(event, one), headers=person.auth).get_json()
+    second = fb.get(feedback_url(event, two), headers=person.auth).get_json()
+    assert first["endorsements"] == {str(other_id): 1}
+    assert second["endorsements"] == {str(text_id): -1}
+    listed = fb.get(f"/api/v1/events/{event['slug']}/recommendations", headers=ORGANISER)
+    support = {r["id"]: (r["answers"], r["mean"]) for r in listed.get_json()}
+    assert support[text_id] == (1, -1) and support[other_id] == (1, 1)
+
+
 def test_unknown_or_other_theme_recommendations_are_422(fb, world, rated):
     event, session, person = rated
     world.session(event, theme=OTHER_THEME)
