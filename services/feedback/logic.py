@@ -38,7 +38,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -561,15 +560,33 @@ _CLAIM_REBUILD = (
 )
 
 
-# PostgreSQL runs the writes of a POST as one statement (data-modifying CTEs): the feedback,
-# its endorsements (the person's latest opinion of each text wins), the response count and
-# the report's mark. Atomic on its own, so it needs no BEGIN and COMMIT round trips either.
+# On PostgreSQL a POST is one statement (data-modifying CTEs), atomic on its own, so it needs
+# no BEGIN and COMMIT round trips either. `target` holds the session only if every rule
+# allows the rating: the token is current, the rater holds a confirmed seat, the window is
+# open and each endorsed text is one of the session theme's. Then the statement inserts the
+# feedback (the unique key refuses a second one), its endorsements (the person's latest
+# opinion of each text wins), counts the response and marks the report. When a rule says
+# no, nothing is written and the id comes back NULL: the caller finds out which rule.
 _POST_FEEDBACK = text(
     """
-    WITH created AS (
+    WITH target AS (
+        SELECT s.id AS session_id, e.id AS event_id, p.language
+        FROM sessions s
+        JOIN events e ON e.id = s.event_id
+        JOIN participants p ON p.registration_id = :rid AND p.event_id = e.id
+        JOIN attendance a ON a.registration_id = :rid AND a.session_id = s.id
+        WHERE e.slug = :slug AND s.code = :code
+          AND p.token_version = :token_version AND a.status = 'confirmed'
+          AND s.starts_at <= :now AND :now < e.feedback_closes_at
+          AND cardinality(CAST(:recommendation_ids AS integer[])) = (
+              SELECT count(*) FROM recommendations r
+              WHERE r.event_id = e.id AND r.theme = s.theme
+                AND r.id = ANY(CAST(:recommendation_ids AS integer[])))
+    ), created AS (
         INSERT INTO feedback
             (registration_id, session_id, rating, comment, language, created_at, updated_at)
-        VALUES (:rid, :sid, :rating, :comment, :language, :now, :now)
+        SELECT :rid, target.session_id, :rating, :comment, target.language, :now, :now
+        FROM target
         RETURNING id
     ), endorsed AS (
         INSERT INTO endorsements
@@ -582,10 +599,12 @@ _POST_FEEDBACK = text(
         SET value = excluded.value, feedback_id = excluded.feedback_id,
             updated_at = excluded.updated_at
     ), counted AS (
-        UPDATE participants SET responses = responses + 1 WHERE registration_id = :rid
+        UPDATE participants SET responses = responses + 1
+        WHERE registration_id = :rid AND EXISTS (SELECT FROM created)
     ), claimed AS (
         UPDATE reports SET dirty_since = coalesce(dirty_since, :now), rebuild_scheduled = true
-        WHERE event_id = :eid AND rebuild_scheduled IS false
+        WHERE event_id = (SELECT event_id FROM target) AND rebuild_scheduled IS false
+          AND EXISTS (SELECT FROM created)
         RETURNING event_id
     )
     SELECT (SELECT id FROM created), (SELECT count(*) FROM claimed)
@@ -633,12 +652,8 @@ def check_window(target: Target, now: datetime) -> None:
         )
 
 
-def check_endorsements(
-    db: Session | Connection, target: Target, given: dict[str, int]
-) -> dict[int, int]:
-    """Endorsement keys are ids of recommendations of the session's theme (422 otherwise)."""
-    if not given:
-        return {}
+def endorsement_values(given: dict[str, int]) -> dict[int, int]:
+    """Endorsement keys as recommendation ids, values -2..2 (422 naming the field otherwise)."""
     wanted: dict[int, int] = {}
     for key, value in given.items():
         if not (key.isascii() and key.isdigit() and len(key) <= 9):
@@ -650,6 +665,14 @@ def check_endorsements(
                 "An endorsement is a whole number from -2 to 2.", "endorsements", code="value"
             )
         wanted[int(key)] = value
+    return wanted
+
+
+def check_endorsements(db: Session, target: Target, given: dict[str, int]) -> dict[int, int]:
+    """Endorsement keys are ids of recommendations of the session's theme (422 otherwise)."""
+    wanted = endorsement_values(given)
+    if not wanted:
+        return {}
     found = dict(
         db.execute(
             select(Recommendation.id, Recommendation.theme).where(
@@ -766,44 +789,44 @@ def submit_feedback(
 def _post_feedback(
     db: Session, slug: str, code: str, claim: ParticipantClaim, data: dict[str, Any], now: datetime
 ) -> Submission:
-    """The hot path, a POST on PostgreSQL: two round trips in autocommit (three with
-    endorsements, whose recommendations are looked up).
+    """The hot path, a POST on PostgreSQL: one statement in autocommit when the rules allow it.
 
-    The checks read first; the one write statement inserts (the unique key refuses a second
-    feedback), records the endorsements, counts the response and marks the report, all or
-    nothing.
+    When they do not, the checks of a PUT name the rule that refused (and if none does, as
+    when a seat was confirmed in between, the statement runs once more).
     """
+    wanted = sorted(endorsement_values(data.get("endorsements") or {}).items())
+    values = {
+        "slug": slug,
+        "code": code,
+        "rid": claim.registration_id,
+        "token_version": claim.token_version,
+        "rating": data["rating"],
+        "comment": clean_text(data.get("comment")) or None,
+        "now": now,
+        "recommendation_ids": [rid for rid, _value in wanted],
+        "endorsement_values": [value for _rid, value in wanted],
+    }
     engine = db.get_bind()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # type: ignore[union-attr]
-        row = conn.execute(
-            _TARGET, {"slug": slug, "code": code, "rid": claim.registration_id}
-        ).first()
-        if row is None:
-            get_session(db, get_event(db, slug), code)  # raises the precise 404
-        assert row is not None
-        target = Target(*row)
-        language = check_eligible(claim, target)
-        check_window(target, now)
-        wanted = sorted(check_endorsements(conn, target, data.get("endorsements") or {}).items())
-        values = {
-            "rid": claim.registration_id,
-            "sid": target.session_id,
-            "rating": data["rating"],
-            "comment": clean_text(data.get("comment")) or None,
-            "language": language,
-            "now": now,
-            "eid": target.event_id,
-            "recommendation_ids": [rid for rid, _value in wanted],
-            "endorsement_values": [value for _rid, value in wanted],
-        }
-        try:
-            feedback_id, claimed = conn.execute(_POST_FEEDBACK, values).one()
-        except IntegrityError:
-            raise RuleError(
-                "You have already rated this session; send PUT to replace your feedback.",
-                code="already_rated",
-            ) from None
-    return Submission(int(feedback_id), True, bool(claimed))
+        for attempt in range(2):
+            try:
+                feedback_id, claimed = conn.execute(_POST_FEEDBACK, values).one()
+            except IntegrityError:
+                raise RuleError(
+                    "You have already rated this session; send PUT to replace your feedback.",
+                    code="already_rated",
+                ) from None
+            if feedback_id is not None:
+                return Submission(int(feedback_id), True, bool(claimed))
+            if attempt == 0:  # which rule said no? (raises; the caller rolls back)
+                target = find_target(db, slug, code, claim.registration_id)
+                check_eligible(claim, target)
+                check_window(target, now)
+                check_endorsements(db, target, data.get("endorsements") or {})
+    raise RuleError(
+        "This conflicts with a change made at the same moment; please try again.",
+        code="conflict",
+    )
 
 
 def _insert_feedback(

@@ -285,13 +285,16 @@ def test_two_identical_posts_at_once_store_one_feedback(feedback_app, world, rat
     assert sorted(statuses) == [201, 409]
 
 
-def test_a_submission_is_a_handful_of_statements(fb, feedback_app, rated):
+def test_a_submission_is_a_handful_of_statements(fb, feedback_app, world):
     """The POST path stays lean: it is what the submissions-per-second benchmark measures."""
     from sqlalchemy import event as sa_event
 
     from services.feedback.app import db
 
-    event, session, person = rated
+    event = world.event()
+    one, two = world.session(event), world.session(event)
+    person = world.person(event, confirmed=[one, two])
+    text_id = recommendation(fb, event, one["theme"])
     statements: list[str] = []
 
     def record(_conn, _cursor, statement, *_args) -> None:
@@ -299,16 +302,34 @@ def test_a_submission_is_a_handful_of_statements(fb, feedback_app, rated):
 
     sa_event.listen(db.engine, "before_cursor_execute", record)
     try:
-        assert post(fb, event, session, person).status_code == 201
+        assert post(fb, event, one, person).status_code == 201
+        plain, statements[:] = list(statements), []
+        assert post(fb, event, two, person, endorsements={str(text_id): 1}).status_code == 201
+        endorsing = list(statements)
     finally:
         sa_event.remove(db.engine, "before_cursor_execute", record)
     if db.engine.dialect.name == "postgresql":
-        # session, event, rater and seat in one; then insert, count and mark in one statement
-        assert statements == ["SELECT", "WITH"], statements
+        # the rules, the feedback, its endorsements, the count and the report's mark: one
+        assert plain == endorsing == ["WITH"], (plain, endorsing)
     else:
-        # the same, one statement each (SQLite is in-process: a statement is no round trip)
-        work = [s for s in statements if s != "BEGIN"]
-        assert work == ["SELECT", "INSERT", "UPDATE", "UPDATE"], statements
+        # one statement each (SQLite is in-process: a statement is no round trip)
+        assert [s for s in plain if s != "BEGIN"] == ["SELECT", "INSERT", "UPDATE", "UPDATE"]
+
+
+def test_each_refusal_names_its_rule_and_writes_nothing(fb, world):
+    """On PostgreSQL the one statement refuses silently; the reason must still be precise."""
+    event = world.event()
+    session = world.session(event)
+    other = world.session(event, theme=OTHER_THEME)
+    person = world.person(event, confirmed=[session])
+    stranger = world.person(event, confirmed=[])
+    elsewhere = recommendation(fb, event, OTHER_THEME)
+    assert post(fb, event, other, person).status_code == 403
+    assert post(fb, event, session, stranger).status_code == 403
+    response = post(fb, event, session, person, endorsements={str(elsewhere): 1})
+    assert response.status_code == 422 and "another theme" in response.get_json()["message"]
+    assert fb.get("/api/v1/feedback/me", headers=person.auth).get_json() == []
+    assert post(fb, event, session, person).status_code == 201
 
 
 @pytest.mark.parametrize("key", ["99999999999999999999", "٣", "-1", "1.0", ""])
