@@ -207,6 +207,17 @@ def test_the_dashboard_draws_charts_and_escapes_comments(fb, world):
     assert "100 %" in page  # both attendees answered
 
 
+def test_before_any_session_is_held_the_response_rate_is_a_dash_not_zero(fb, world):
+    event = world.event()
+    world.session(event)
+    sign_in(fb)
+    page = text(fb.get(f"/organiser/events/{event['slug']}?lang=en"))
+    start = page.index('<ul class="figures">')
+    figures = page[start : page.index("</ul>", start)]
+    assert "<strong>–</strong> Response rate (sessions held)" in figures
+    assert "0 %" not in figures
+
+
 def test_organisers_add_a_recommendation_from_the_dashboard(fb, world):
     event = world.event()
     world.session(event)
