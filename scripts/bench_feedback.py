@@ -225,14 +225,15 @@ def run(args: argparse.Namespace, processes: Processes) -> int:
     backend, client = bench.choose_backend(args.db), bench.choose_client(args.client)
     concurrency = args.concurrency
     warm_count, rush_count = args.warmup + concurrency, args.requests + concurrency
-    people = -(-(warm_count + rush_count) // SESSIONS)  # ceiling
+    warm_people, rush_people = -(-warm_count // SESSIONS), -(-rush_count // SESSIONS)  # ceiling
+    people = warm_people + rush_people
     url = bench.fresh_database(backend, "feedback", DATABASE)
     seeded = seed(url, Shape(sessions=SESSIONS, participants=people, rated=False))
     tokens = participants(seeded.slug, bench.SECRET_KEY, people)
     themes = recommendations_by_code(url, seeded.slug)
     codes = seeded.session_codes
     warm = submissions(0, warm_count, codes, themes)
-    rush = submissions(-(-warm_count // len(codes)), rush_count, codes, themes)
+    rush = submissions(warm_people, rush_count, codes, themes)
 
     env = {**bench.server_env(url, bench.redis_url(processes)), "FEEDBACK_DATABASE_URL": url}
     settings = shlex.split(args.gunicorn)
@@ -245,8 +246,8 @@ def run(args: argparse.Namespace, processes: Processes) -> int:
     if args.warmup:
         print(f"warming up: {args.warmup} requests to each server ...", flush=True)
         to_service, to_bare = requests_for(None, slug, tokens, warm), bare_twins(warm, tokens)
-        bench.drain(url, bench.load(client, "warmup-feedback", service, to_service, concurrency),
-                    "feedback")  # fmt: skip
+        warmed = bench.load(client, "warmup-feedback", service, to_service, concurrency)
+        bench.drain(url, warmed, "feedback")
         bench.load(client, "warmup-bare", bare, to_bare, concurrency)
     answered_before = stored(url).rows
     print(f"rush: {args.requests} submissions to each, {concurrency} connections ...", flush=True)
@@ -260,8 +261,8 @@ def run(args: argparse.Namespace, processes: Processes) -> int:
         f"machine: {os.cpu_count()} cores, {bench.cpu_model()}, {bench.memory_gib()}; "
         f"Python {platform.python_version()}; load average {load_before:.2f} before the run"
     )
-    print(f"database: {backend} {bench.database_version(url)}; {people} participants, "
-          f"{len(codes)} sessions")  # fmt: skip
+    version = bench.database_version(url)
+    print(f"database: {backend} {version}; {people} participants, {len(codes)} sessions")
     print(f"gunicorn: {args.gunicorn}; load generator: {client}")
     report(result, bare_result)
     failures = []
