@@ -40,8 +40,9 @@ def test_the_rate_page_lists_my_started_confirmed_sessions(fb, attendee):
     page = text(response)
     assert 'id="session-' + held["code"] + '"' in page
     assert "Somebody else" not in page
-    assert f'action="/rate/{person.token}/sessions/{held["code"]}"' in page
-    assert f'/sessions/{later["code"]}"' not in page  # upcoming: listed, no form
+    # the answer to a refused form opens at its session
+    assert f'action="/rate/{person.token}/sessions/{held["code"]}#session-{held["code"]}"' in page
+    assert f"/sessions/{later['code']}" not in page  # upcoming: listed, no form
     assert "Coming up" in page
     assert "<script" not in page
     assert page.count('type="radio" name="rating"') == 5
