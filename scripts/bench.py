@@ -47,7 +47,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -988,11 +988,12 @@ def report(registration: Result, bare: Result) -> None:
                       factor <= TARGET_P99_FACTOR))  # fmt: skip
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m scripts.bench", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--requests", type=int, default=2000, help="registrations (and bare POSTs)")
+def parse_rush_args(
+    prog: str, description: str, what: str, argv: Sequence[str] | None
+) -> argparse.Namespace:
+    """The options both rushes take (this one and scripts/bench_feedback.py)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--requests", type=int, default=2000, help=f"{what} (and bare POSTs)")
     parser.add_argument("--concurrency", type=int, default=64, help="concurrent connections")
     parser.add_argument("--warmup", type=int, default=None, help="warm-up requests per server")
     parser.add_argument("--db", choices=["auto", "postgresql", "sqlite"], default="auto")
@@ -1016,6 +1017,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.requests < 1 or args.concurrency < 1 or args.warmup < 0:
         parser.error("--requests and --concurrency must be positive, --warmup not negative")
     return args
+
+
+def print_setting(args: argparse.Namespace, client: str, load_before: float, database: str) -> None:
+    """The lines that say what a rush ran on, before its figures."""
+    print()
+    print(
+        f"machine: {os.cpu_count()} cores, {cpu_model()}, {memory_gib()}; "
+        f"Python {platform.python_version()}; load average {load_before:.2f} before the run"
+    )
+    print(f"database: {database}")
+    print(f"gunicorn: {args.gunicorn}; load generator: {client}")
 
 
 def run(args: argparse.Namespace, processes: Processes) -> int:
@@ -1045,13 +1057,7 @@ def run(args: argparse.Namespace, processes: Processes) -> int:
     drain(url, registration)
     bare_result = load(client, "bare", bare, registrations(BARE_PATH, "bare", spares), concurrency)
     processes.check_alive()
-    print()
-    print(
-        f"machine: {os.cpu_count()} cores, {cpu_model()}, {memory_gib()}; "
-        f"Python {platform.python_version()}; load average {load_before:.2f} before the run"
-    )
-    print(f"database: {backend} {database_version(url)}")
-    print(f"gunicorn: {args.gunicorn}; load generator: {client}")
+    print_setting(args, client, load_before, f"{backend} {database_version(url)}")
     report(registration, bare_result)
     failures = verify(url, service, "bench-rush", registration, args.requests)
     if failures:
@@ -1073,8 +1079,8 @@ def only_run() -> Iterator[None]:
         yield
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_rush(run: Callable[[argparse.Namespace, Processes], int], args: argparse.Namespace) -> int:
+    """Run one rush; every process it started is stopped on the way out, Ctrl-C included."""
     processes = Processes()
     try:
         with stop_on_signals(), only_run():
@@ -1087,6 +1093,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         processes.stop_all()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    description = __doc__.split("\n\n")[0]
+    return run_rush(
+        run, parse_rush_args("python -m scripts.bench", description, "registrations", argv)
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 from collections.abc import Sequence
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scripts import bench
-from scripts.bench import BenchError, Processes, Request, Result
+from scripts.bench import Processes, Request, Result
 
 TARGET_RATIO = 0.40
 DATABASE = "agora_bench_rush"
@@ -167,7 +166,7 @@ def stored(url: str) -> Stored:
 
 def check(found: Stored, sent: Sequence[Submission], answered: int, spares: int) -> list[str]:
     """The tables against the submissions sent (the first `answered` + up to `spares` more)."""
-    from services.feedback.bench import _registration_id as registration_id
+    from services.feedback.bench import registration_id
 
     failures = []
     if len(found.ratings) != found.rows:
@@ -192,29 +191,6 @@ def check(found: Stored, sent: Sequence[Submission], answered: int, spares: int)
 
 
 # --- the run ---------------------------------------------------------------------------------
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m scripts.bench_feedback", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--requests", type=int, default=2000, help="submissions (and bare POSTs)")
-    parser.add_argument("--concurrency", type=int, default=64, help="concurrent connections")
-    parser.add_argument("--warmup", type=int, default=None, help="warm-up requests per server")
-    parser.add_argument("--db", choices=["auto", "postgresql", "sqlite"], default="auto")
-    parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
-    parser.add_argument("--gunicorn", default=" ".join(bench.GUNICORN_SETTINGS))
-    parser.add_argument(
-        "--quick", action="store_true", help="a small run (200 requests, concurrency 16)"
-    )
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.requests, args.concurrency = min(args.requests, 200), min(args.concurrency, 16)
-    if args.warmup is None:
-        args.warmup = max(2 * args.concurrency, args.requests // 10)
-    if args.requests < 1 or args.concurrency < 1 or args.warmup < 0:
-        parser.error("--requests and --concurrency must be positive, --warmup not negative")
-    return args
 
 
 def run(args: argparse.Namespace, processes: Processes) -> int:
@@ -256,14 +232,8 @@ def run(args: argparse.Namespace, processes: Processes) -> int:
     bench.drain(url, result, "feedback")
     bare_result = bench.load(client, "bare", bare, to_bare, concurrency)
     processes.check_alive()
-    print()
-    print(
-        f"machine: {os.cpu_count()} cores, {bench.cpu_model()}, {bench.memory_gib()}; "
-        f"Python {platform.python_version()}; load average {load_before:.2f} before the run"
-    )
-    version = bench.database_version(url)
-    print(f"database: {backend} {version}; {people} participants, {len(codes)} sessions")
-    print(f"gunicorn: {args.gunicorn}; load generator: {client}")
+    database = f"{backend} {bench.database_version(url)}; {people} participants"
+    bench.print_setting(args, client, load_before, f"{database}, {len(codes)} sessions")
     report(result, bare_result)
     failures = []
     if result.errors:
@@ -286,19 +256,9 @@ def report(feedback: Result, bare: Result) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    processes = Processes()
-    try:
-        with bench.stop_on_signals(), bench.only_run():
-            return run(args, processes)
-    except BenchError as error:
-        print(f"bench: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        processes.stop_all()
+    description = __doc__.split("\n\n")[0]
+    prog = "python -m scripts.bench_feedback"
+    return bench.run_rush(run, bench.parse_rush_args(prog, description, "submissions", argv))
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def test_requests_carry_the_token_and_the_same_body_to_both_servers() -> None:
 
 
 def stored_as_sent(sent: list[Submission]) -> Stored:
-    from services.feedback.bench import _registration_id as rid
+    from services.feedback.bench import registration_id as rid
 
     ratings = {(rid(s.participant), s.code): s.rating for s in sent}
     endorsements = {(rid(s.participant), s.code): s.endorsements for s in sent if s.endorsements}
@@ -87,7 +87,7 @@ def stored_as_sent(sent: list[Submission]) -> Stored:
 
 
 def test_the_storage_check_passes_on_what_was_sent_and_catches_each_fault() -> None:
-    from services.feedback.bench import _registration_id as rid
+    from services.feedback.bench import registration_id as rid
 
     sent = bench_feedback.submissions(0, 24, CODES, THEMES)
     good = stored_as_sent(sent)

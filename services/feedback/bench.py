@@ -99,7 +99,8 @@ def shape_for(rows: int) -> Shape:
     return Shape(sessions=sessions, participants=max(rows // sessions, 1))
 
 
-def _registration_id(n: int) -> str:
+def registration_id(n: int) -> str:
+    """The registration id of the seeded participant number `n`."""
     return f"{n:032x}"
 
 
@@ -247,7 +248,7 @@ class _Seeder:
             [*columns.split(), "responses", "updated_at"],
             (
                 (
-                    _registration_id(p),
+                    registration_id(p),
                     self.event_id,
                     1,
                     self.languages[p],
@@ -267,7 +268,7 @@ class _Seeder:
             "theme_members",
             ["event_id", "theme", "registration_id", "seats"],
             (
-                (self.event_id, theme, _registration_id(p), seats)
+                (self.event_id, theme, registration_id(p), seats)
                 for theme, seats in sorted(per_theme.items())
                 for p in everyone
             ),
@@ -277,7 +278,7 @@ class _Seeder:
             "attendance",
             ["registration_id", "session_id", "status"],
             (
-                (_registration_id(p), session_id, "confirmed")
+                (registration_id(p), session_id, "confirmed")
                 for session_id, _theme, _code in self.sessions
                 for p in everyone
             ),
@@ -299,7 +300,7 @@ class _Seeder:
                     comment = f"{rng.choice(phrases)}; {rng.choice(phrases).lower()}."
                 rating = min(5, max(1, round(rng.gauss(3.6, 1.0))))
                 language = self.languages[p]
-                person = _registration_id(p)
+                person = registration_id(p)
                 yield (fid, person, session_id, rating, comment, language, self.stamp, self.stamp)
 
     def endorsements(self) -> None:
@@ -310,7 +311,7 @@ class _Seeder:
         # Feedback ids follow session order, then participant order.
         rows = (
             (
-                _registration_id(p),
+                registration_id(p),
                 rid,
                 first_session[THEMES[p % len(THEMES)]] * self.shape.participants + p + 1,
                 self.rng.randint(-2, 2),
@@ -462,7 +463,7 @@ def participants(slug: str, secret_key: str, count: int) -> list[str]:
     (token, code), or PUT to replace what a rated seed holds.
     """
     tokens = ParticipantTokens(secret_key)
-    return [tokens.sign(_registration_id(p), 1) for p in range(count)]
+    return [tokens.sign(registration_id(p), 1) for p in range(count)]
 
 
 def format_figures(figures: dict[str, Any]) -> str:
