@@ -30,7 +30,7 @@ translations: $(STAMP) ## Compile the message catalogues (shared/ and each servi
 
 .PHONY: run
 run: $(STAMP) translations ## Start everything (embedded Redis and SQLite unless configured)
-	$(BIN)/python -m scripts.run
+	$(BIN)/python -m tools.run
 
 .PHONY: test
 test: $(STAMP) translations ## Run the whole test suite
@@ -49,9 +49,9 @@ format: $(STAMP) ## Reformat the code
 
 .PHONY: bench
 bench: $(STAMP) translations ## Benchmarks (registration and feedback rushes, notifier, report); print figures
-	$(BIN)/python -m scripts.bench $(BENCH_ARGS)
-	$(BIN)/python -m scripts.bench_feedback $(BENCH_FEEDBACK_ARGS)
-	$(BIN)/python -m scripts.bench_services $(BENCH_SERVICES_ARGS)
+	$(BIN)/python -m tools.bench $(BENCH_ARGS)
+	$(BIN)/python -m tools.bench_feedback $(BENCH_FEEDBACK_ARGS)
+	$(BIN)/python -m tools.bench_services $(BENCH_SERVICES_ARGS)
 
 .PHONY: clean
 clean: ## Remove the virtualenv and local data

@@ -43,6 +43,16 @@ class TaskNames:
     EXPORT_PART = "privacy.export_part"
 
 
+class OwnTasks:
+    """Tasks a service sends only to its own queue: not events, but named here all the same,
+    so that every task name the project uses is in one place."""
+
+    DELIVER = "notifier.deliver"
+    REBUILD_REPORT = "feedback.rebuild_report"
+    SEND_INVITATIONS = "feedback.send_invitations"
+    REBUILD_STALE_REPORTS = "feedback.rebuild_stale_reports"
+
+
 class Translations(fields.Dict):
     """A text in several languages: {"fr": ..., "nl": ..., "en": ...}."""
 

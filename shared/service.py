@@ -13,8 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared.auth import hash_token, new_organiser_token
 from shared.config import ROOT, Settings, SettingsError, load_settings
 from shared.db import Database, utcnow
+from shared.http import register_error_handlers
 from shared.logging import configure_logging
-from shared.web import register_error_handlers
 
 # Every catalogue the project has: the shared one (pages) and each service's own.
 TRANSLATION_DIRECTORIES = ";".join(

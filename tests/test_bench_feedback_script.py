@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from tools import bench_feedback
 
-from scripts import bench_feedback
-from scripts.bench_feedback import Stored, Submission
+from tools.bench_feedback import Stored, Submission
 
 ROOT = Path(__file__).resolve().parent.parent
 CODES = ["B001", "B002", "B003"]
@@ -26,7 +26,7 @@ THEMES = {"B001": [1, 2], "B002": [3], "B003": [4, 5, 6]}
 @pytest.mark.slow
 def test_quick_feedback_benchmark_prints_its_figures_and_stores_each_submission_once() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "scripts.bench_feedback", "--quick", "--db", "sqlite"],
+        [sys.executable, "-m", "tools.bench_feedback", "--quick", "--db", "sqlite"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -76,7 +76,7 @@ def test_requests_carry_the_token_and_the_same_body_to_both_servers() -> None:
 
 
 def stored_as_sent(sent: list[Submission]) -> Stored:
-    from services.feedback.bench import registration_id as rid
+    from tools.feedback_seed import registration_id as rid
 
     ratings = {(rid(s.participant), s.code): s.rating for s in sent}
     endorsements = {(rid(s.participant), s.code): s.endorsements for s in sent if s.endorsements}
@@ -87,7 +87,7 @@ def stored_as_sent(sent: list[Submission]) -> Stored:
 
 
 def test_the_storage_check_passes_on_what_was_sent_and_catches_each_fault() -> None:
-    from services.feedback.bench import registration_id as rid
+    from tools.feedback_seed import registration_id as rid
 
     sent = bench_feedback.submissions(0, 24, CODES, THEMES)
     good = stored_as_sent(sent)

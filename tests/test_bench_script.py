@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from scripts import bench
+from tools import bench
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 def test_quick_benchmark_prints_its_figures_and_finds_nothing_oversold() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "scripts.bench", "--quick", "--db", "sqlite"],
+        [sys.executable, "-m", "tools.bench", "--quick", "--db", "sqlite"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from services.registration import logic
-from services.registration.app import db
+from services.registration.extensions import db
 from services.registration.models import ProgrammeSession, Seat
 
 RACERS = 200

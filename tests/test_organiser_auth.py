@@ -20,7 +20,7 @@ ORGANISER = bearer(ORGANISER_TOKEN)
 
 
 def outbox_rows(app: Any, task_name: str | None = None) -> list[Any]:
-    from services.registration.app import db
+    from services.registration.extensions import db
     from services.registration.models import Outbox
 
     with app.app_context():
@@ -105,7 +105,7 @@ def test_the_organiser_token_from_the_settings_works(client, event):
 
 def database_text(app: Any, url: str) -> str:
     """Everything the database holds that a token could hide in, as text."""
-    from services.registration.app import db
+    from services.registration.extensions import db
     from services.registration.models import Base
 
     parts = []
@@ -123,7 +123,7 @@ def database_text(app: Any, url: str) -> str:
 
 
 def test_a_cli_token_works_is_stored_hashed_and_can_be_revoked(app, client, event, registration_db):
-    from services.registration.app import db
+    from services.registration.extensions import db
     from services.registration.models import OrganiserToken
 
     runner = app.test_cli_runner()

@@ -11,7 +11,7 @@ import pytest
 import redis as redis_lib
 from sqlalchemy import select
 
-from services.registration.app import db
+from services.registration.extensions import db
 from services.registration.models import Outbox
 from shared import contracts
 from shared.celery_app import make_celery

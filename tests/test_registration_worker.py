@@ -12,7 +12,7 @@ import pytest
 import redis as redis_lib
 from sqlalchemy import func, select
 
-from services.registration.app import db
+from services.registration.extensions import db
 from services.registration.models import Erasure, Outbox, ProcessedEvent
 from shared import contracts
 from shared.celery_app import make_celery

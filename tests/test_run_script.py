@@ -10,8 +10,8 @@ import sys
 import pytest
 from sqlalchemy import create_engine, text
 
-from scripts.run import prepare, set_up_databases
 from shared.config import EMBEDDED_REDIS_PORT, ROOT, load_settings
+from tools.run import prepare, set_up_databases
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_no_embedded_redis_when_redis_url_is_set(environ, tmp_path):
 def test_a_bad_setting_stops_make_run_naming_the_variable():
     env = {**os.environ, "REGISTRATION_PORT": "abc"}
     result = subprocess.run(
-        [sys.executable, "-m", "scripts.run"], env=env, cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "tools.run"], env=env, cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 2
     assert "REGISTRATION_PORT" in result.stderr

@@ -14,7 +14,7 @@ THEMATIC = ("thematic", "panel")
 
 
 def load(app) -> bool:
-    from services.registration.app import db
+    from services.registration.extensions import db
 
     with app.app_context(), db.transaction() as session:
         return load_sample_programme(session)
@@ -75,7 +75,7 @@ def test_parallel_sessions_share_a_slot_in_different_rooms(programme):
 
 
 def test_loading_twice_is_a_no_op(app, client, programme):
-    from services.registration.app import db
+    from services.registration.extensions import db
 
     with db.transaction() as session:
         events_before = session.scalar(select(func.count()).select_from(Outbox))

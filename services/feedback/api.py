@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,10 +11,9 @@ from flask import Response, current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from services.feedback import logic, report
-from services.feedback.app import db, organiser_auth
+from services.feedback.extensions import db, organiser_auth
 from services.feedback.models import Feedback, ProgrammeSession
 from services.feedback.schemas import (
     EventSummaryOut,
@@ -35,7 +32,7 @@ from services.feedback.tasks import FeedbackTasks
 from shared.auth import ParticipantClaim, ParticipantTokens
 from shared.contracts import Queues
 from shared.db import utcnow
-from shared.web import error, participant_claim
+from shared.http import csv_response, participant_claim, run_rules
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = structlog.get_logger(__name__)
@@ -53,18 +50,12 @@ blueprints = [feedback_bp, organiser_bp]
 ORGANISER = [{"organiser": []}]
 PARTICIPANT = [{"participant": []}]
 FEEDBACK_PATH = "/events/<slug>/sessions/<code>/feedback"
-
-
-def run(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call logic; turn its rule errors into HTTP errors (the transaction is rolled back)."""
-    try:
-        return call(*args, **kwargs)
-    except logic.RuleError as rule:
-        db.session.rollback()
-        error(rule.status, rule.message, rule.field)
-    except IntegrityError:
-        db.session.rollback()
-        error(409, "This conflicts with a change made at the same moment; please try again.")
+EXPORT_COLUMNS = ["session", "session_title", "theme", "rating", "comment"]
+run = functools.partial(
+    run_rules,
+    db,
+    conflict="This conflicts with a change made at the same moment; please try again.",
+)
 
 
 def tokens() -> ParticipantTokens:
@@ -249,27 +240,6 @@ def export_rows(slug: str) -> list[dict[str, Any]]:
     ]
 
 
-def csv_safe(value: Any) -> Any:
-    # A cell starting with = + - @ (or a tab/return) is a formula to a spreadsheet: neutralise it.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
-    out = io.StringIO()
-    columns = ["session", "session_title", "theme", "rating", "comment"]
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: csv_safe(value) for key, value in row.items()})
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
 @organiser_bp.route("/<slug>/feedback")
 class FeedbackExport(MethodView):
     @organiser_auth.required
@@ -280,7 +250,7 @@ class FeedbackExport(MethodView):
         """All feedback without identities; `?format=csv` for a spreadsheet."""
         rows = export_rows(slug)
         if args["format"] == "csv":
-            return csv_response(rows, f"{slug}-feedback.csv")
+            return csv_response(rows, EXPORT_COLUMNS, f"{slug}-feedback.csv")
         return rows
 
 

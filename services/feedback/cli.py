@@ -10,7 +10,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from services.feedback import report, tasks
-from services.feedback.app import SERVICE, db
+from services.feedback.extensions import SERVICE, db
 from services.feedback.models import OrganiserToken, Outbox
 from shared.service import migrate_command, organiser_commands, relay_command
 

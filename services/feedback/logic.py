@@ -27,7 +27,6 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
-    any_,
     bindparam,
     delete,
     func,
@@ -37,7 +36,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,7 +62,9 @@ from shared import contracts
 from shared.auth import ParticipantClaim
 from shared.contracts import TaskNames
 from shared.db import Database, UTCDateTime, utcnow
+from shared.errors import Forbidden, InvalidInput, NotFound, RuleError, Unauthorised
 from shared.outbox import add_event
+from shared.sql import among, dialect_insert
 
 log = structlog.get_logger(__name__)
 
@@ -72,56 +73,11 @@ SERVICE = "feedback"
 INVITATION_BATCH = 500
 
 
-class RuleError(Exception):
-    """Well formed but not allowed now (HTTP 409 unless a subclass says otherwise).
-
-    `code` names the rule for the web pages, which show it in the visitor's language.
-    """
-
-    status = 409
-
-    def __init__(self, message: str, field: str | None = None, code: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.code = code
-
-
-class InvalidInput(RuleError):
-    status = 422
-
-
-class NotFound(RuleError):
-    status = 404
-
-
-class Forbidden(RuleError):
-    status = 403
-
-
-class Unauthorised(RuleError):
-    status = 401
-
-
 class NotReady(Exception):
     """A message refers to something not received yet (out of order); retry it later."""
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def dialect_insert(db: Session, model: type[Any]) -> Any:
-    """INSERT with ON CONFLICT support, for the database in use (PostgreSQL or SQLite)."""
-    module = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    return module.insert(model)
-
-
-def among(db: Session, column: Any, ids: Sequence[int]) -> Any:
-    """`column IN ids`; on PostgreSQL as one array parameter, whose lookup it hashes (a list of
-    separate parameters is searched element by element, for every row)."""
-    if db.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(ids), type_=postgresql.ARRAY(Integer)))
-    return column.in_(list(ids))
 
 
 def clean_text(text: str | None) -> str:

@@ -17,7 +17,7 @@ from celery import Celery, Task
 from flask import current_app
 
 from services.feedback import logic, report
-from services.feedback.app import db
+from services.feedback.extensions import db
 from services.feedback.models import ProcessedEvent
 from shared.consumer import handle_once
 

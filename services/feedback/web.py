@@ -37,14 +37,15 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 
 from services.feedback import logic, report
-from services.feedback.api import csv_response, export_rows, report_response, schedule_report
-from services.feedback.app import db, organiser_auth
+from services.feedback.api import EXPORT_COLUMNS, export_rows, report_response, schedule_report
+from services.feedback.extensions import db, organiser_auth
 from services.feedback.models import ENDORSEMENT_VALUES, RATINGS, Event, Participant
 from services.feedback.schemas import COMMENT_MAX, FeedbackIn, RecommendationIn
 from shared import pages
 from shared.auth import ParticipantClaim, ParticipantTokens
 from shared.config import ROOT
 from shared.db import utcnow
+from shared.http import csv_response, limiter
 from shared.pages import (
     LANGUAGE_NAMES,
     choose_language,
@@ -54,7 +55,6 @@ from shared.pages import (
     sign_organiser_in,
     sign_organiser_out,
 )
-from shared.web import limiter
 
 bp = Blueprint("web", __name__, template_folder="templates")
 # The base layout and its CSS live in shared/templates, for every service's pages.
@@ -572,7 +572,7 @@ def add_recommendation(slug: str) -> Any:
 @organiser_required
 def feedback_csv(slug: str) -> Any:
     event_or_404(slug)
-    return csv_response(export_rows(slug), f"{slug}-feedback.csv")
+    return csv_response(export_rows(slug), EXPORT_COLUMNS, f"{slug}-feedback.csv")
 
 
 @bp.get("/organiser/events/<slug>/report")

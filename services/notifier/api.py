@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask import current_app
@@ -9,24 +10,16 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from services.notifier import logic
-from services.notifier.app import db, organiser_auth
+from services.notifier.extensions import db, organiser_auth
 from services.notifier.schemas import MessageListArgs, MessageOut
-from shared.web import error
+from shared.http import error, run_rules
 
 messages_bp = Blueprint(
     "messages", __name__, url_prefix="/api/v1/messages", description="The delivery log"
 )
 blueprints = [messages_bp]
 ORGANISER: list[dict[str, list[str]]] = [{"organiser": []}]
-
-
-def run(call: Any, *args: Any) -> Any:
-    """Call logic; turn its rule errors into HTTP errors (the transaction is rolled back)."""
-    try:
-        return call(*args)
-    except logic.RuleError as rule:
-        db.session.rollback()
-        error(rule.status, rule.message)
+run = functools.partial(run_rules, db)
 
 
 def get_message(message_id: str) -> Any:

@@ -8,29 +8,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from flask_babel import Babel
 from flask_smorest import Api
-from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
+from services.notifier import api, cli, web
 from services.notifier.emails import Links
+from services.notifier.extensions import SERVICE, babel, csrf, db, organiser_auth
 from services.notifier.logic import RetryPolicy
 from services.notifier.mailer import MAILCATCHER_HOST, MAILCATCHER_PORT, Mailer, SmtpConfig
 from services.notifier.models import OrganiserToken
 from shared.auth import ParticipantTokens
 from shared.celery_app import bind_flask, make_celery
 from shared.contracts import Queues
-from shared.db import Database
 from shared.service import add_healthz, create_service_app
-from shared.web import OrganiserAuth
-
-SERVICE = "notifier"
-db = Database()
-organiser_auth = OrganiserAuth()
-csrf = CSRFProtect()
-babel = Babel()
 
 # The notifier's own tuning (not in the shared settings): environment, then test overrides.
 TUNABLES: dict[str, float | int | str] = {
@@ -105,8 +97,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     bind_flask(celery_app, app)
     app.extensions["celery"] = celery_app
     csrf.init_app(app)
-
-    from services.notifier import api, cli, web
 
     babel.init_app(app, locale_selector=web.select_locale)
     smorest = Api(app)

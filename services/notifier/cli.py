@@ -14,7 +14,7 @@ import structlog
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from services.notifier.app import SERVICE, db
+from services.notifier.extensions import SERVICE, db
 from services.notifier.mailer import MAILCATCHER_HOST
 from services.notifier.models import OrganiserToken, Outbox
 from shared.service import migrate_command, organiser_commands, relay_command

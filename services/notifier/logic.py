@@ -16,7 +16,6 @@ from typing import Any
 
 import structlog
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.notifier.emails import (
@@ -44,27 +43,15 @@ from services.notifier.models import (
 from shared import contracts
 from shared.contracts import TaskNames
 from shared.db import utcnow
+from shared.errors import NotFound, RuleError
 from shared.outbox import add_event
+from shared.sql import insert_for
 
 log = structlog.get_logger(__name__)
 SERVICE = "notifier"
 UNKNOWN_RECIPIENT = "unknown recipient"
 # A due message may run this much early: a Celery countdown and the database clock can differ.
 CLOCK_TOLERANCE = timedelta(seconds=1)
-
-
-class RuleError(Exception):
-    """A request that is well formed but not allowed now (HTTP 409 unless said otherwise)."""
-
-    status = 409
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class NotFound(RuleError):
-    status = 404
 
 
 @dataclass(frozen=True)
@@ -94,13 +81,6 @@ def person_of(recipient: Recipient) -> Person:
         language=recipient.language,
         token_version=recipient.token_version,
     )
-
-
-def insert_for(db: Session) -> Callable[..., Any]:
-    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite alike)."""
-    if db.get_bind().dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
 
 
 def upsert_recipient(

@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from services.notifier import delivery, logic
-from services.notifier.app import db
+from services.notifier.extensions import db
 from services.notifier.models import RETRYING, ProcessedEvent
 from shared import contracts
 from shared.celery_app import VISIBILITY_TIMEOUT_SECONDS

@@ -29,8 +29,8 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from services.notifier import catcher, logic
-from services.notifier.app import db, organiser_auth
 from services.notifier.emails import TEMPLATES
+from services.notifier.extensions import db, organiser_auth
 from services.notifier.models import FAILED, STATUSES, CaughtMessage, Message
 from services.notifier.schemas import MessageListArgs
 from shared import pages

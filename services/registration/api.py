@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
+import functools
 from typing import Any
 
-from flask import Response, current_app
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy.exc import IntegrityError
 
 from services.registration import logic
-from services.registration.app import db, organiser_auth
+from services.registration.extensions import db, organiser_auth
 from services.registration.models import Registration
 from services.registration.schemas import (
     AddSessionIn,
@@ -29,7 +27,7 @@ from services.registration.schemas import (
     SessionPatch,
 )
 from shared.auth import ParticipantTokens
-from shared.web import error, limiter, participant_claim
+from shared.http import csv_response, error, limiter, participant_claim, run_rules
 
 REGISTER_LIMIT = "30 per minute;300 per hour"
 RESEND_LIMIT = "5 per minute;30 per hour"
@@ -41,23 +39,7 @@ registrations_bp = Blueprint(
 blueprints = [events_bp, registrations_bp]
 ORGANISER = [{"organiser": []}]
 PARTICIPANT = [{"participant": []}]
-
-
-def run(call: Any, *args: Any, fields: dict[str, str] | None = None) -> Any:
-    """Call logic; turn its rule errors into HTTP errors (the transaction is rolled back).
-
-    `fields` renames the field a rule error names to the one this endpoint's body uses.
-    A unique constraint that fires anyway (two identical requests racing) is a 409 too.
-    """
-    try:
-        return call(*args)
-    except logic.RuleError as rule:
-        db.session.rollback()
-        field = (fields or {}).get(rule.field, rule.field) if rule.field else None
-        error(rule.status, rule.message, field)
-    except IntegrityError:
-        db.session.rollback()
-        error(409, "This conflicts with data that already exists (a duplicate?).")
+run = functools.partial(run_rules, db)
 
 
 def tokens() -> ParticipantTokens:
@@ -187,54 +169,15 @@ class Registrations(MethodView):
         event = run(logic.get_event, db.session, slug)
         rows = [registration_out(r) for r in logic.registrations_for(db.session, event)]
         if args["format"] == "csv":
-            return csv_response(rows, f"{slug}-registrations.csv")
+            return csv_response(
+                logic.csv_rows(rows), logic.CSV_COLUMNS, f"{slug}-registrations.csv"
+            )
         return rows
 
 
 def registration_out(registration: Registration) -> dict[str, Any]:
     data = logic.export(db.session, registration)
     return {**data["registration"], "sessions": data["sessions"]}
-
-
-CSV_COLUMNS = [
-    "id", "name", "email", "organisation", "city", "country", "role", "language", "status",
-    "created_at", "confirmed", "waitlisted",
-]  # fmt: skip
-
-
-def csv_rows(rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        seats = row["sessions"]
-        writer.writerow(
-            {
-                **{k: _csv_safe(v) for k, v in row.items()},
-                "confirmed": " ".join(s["code"] for s in seats if s["status"] == "confirmed"),
-                "waitlisted": " ".join(
-                    f"{s['code']}#{s['waitlist_position']}"
-                    for s in seats
-                    if s["status"] == "waitlisted"
-                ),
-            }
-        )
-    return out.getvalue()
-
-
-def _csv_safe(value: Any) -> Any:
-    # A cell starting with = + - @ is a formula to a spreadsheet: neutralise it.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
-    return Response(
-        csv_rows(rows),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
 
 
 @registrations_bp.route("/events/<slug>/registrations/resend-link")

@@ -5,23 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from flask_babel import Babel
 from flask_smorest import Api
-from flask_wtf.csrf import CSRFProtect
 
+from services.registration import api, cli, web
+from services.registration.extensions import SERVICE, babel, csrf, db, organiser_auth
 from services.registration.models import OrganiserToken
 from shared.auth import ParticipantTokens
 from shared.celery_app import bind_flask, make_celery
 from shared.contracts import Queues
-from shared.db import Database
+from shared.http import init_limiter
 from shared.service import add_healthz, create_service_app
-from shared.web import OrganiserAuth, init_limiter
-
-SERVICE = "registration"
-db = Database()
-organiser_auth = OrganiserAuth()
-csrf = CSRFProtect()
-babel = Babel()
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -36,8 +29,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["celery"] = celery_app
     csrf.init_app(app)
     init_limiter(app, settings)
-
-    from services.registration import api, cli, web
 
     babel.init_app(app, locale_selector=web.select_locale)
     smorest = Api(app)

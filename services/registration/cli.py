@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from services.registration.app import SERVICE, db
+from services.registration.extensions import SERVICE, db
 from services.registration.models import OrganiserToken, Outbox
 from shared.service import migrate_command, organiser_commands, relay_command
 

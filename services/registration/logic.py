@@ -32,35 +32,10 @@ from services.registration.models import (
 from shared import contracts
 from shared.contracts import ERASING_SERVICES, TaskNames
 from shared.db import new_id, utcnow
+from shared.errors import InvalidInput, NotFound, RuleError
 from shared.outbox import add_event
 
 FEEDBACK_WINDOW = timedelta(days=14)
-
-
-class RuleError(Exception):
-    """A request that is well formed but not allowed now (HTTP 409 unless said otherwise)."""
-
-    status = 409
-
-    def __init__(
-        self, message: str, field: str | None = None, code: str = "", **params: Any
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        # A stable name and the values in the message, so pages can say it in any language.
-        self.code = code
-        self.params = params
-
-
-class InvalidInput(RuleError):
-    """A value the schema could not judge alone (HTTP 422, naming the field)."""
-
-    status = 422
-
-
-class NotFound(RuleError):
-    status = 404
 
 
 # --- programme -------------------------------------------------------------------------------
@@ -729,3 +704,25 @@ def registrations_for(db: Session, event: Event) -> Sequence[Registration]:
         .order_by(Registration.created_at, Registration.id)
         .options(selectinload(Registration.seats).selectinload(Seat.session))
     ).all()
+
+
+CSV_COLUMNS = [
+    "id", "name", "email", "organisation", "city", "country", "role", "language", "status",
+    "created_at", "confirmed", "waitlisted",
+]  # fmt: skip
+
+
+def csv_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Registrations as spreadsheet rows: seats become the codes held and waited for."""
+    return [
+        {
+            **row,
+            "confirmed": " ".join(s["code"] for s in row["sessions"] if s["status"] == "confirmed"),
+            "waitlisted": " ".join(
+                f"{s['code']}#{s['waitlist_position']}"
+                for s in row["sessions"]
+                if s["status"] == "waitlisted"
+            ),
+        }
+        for row in rows
+    ]

@@ -7,7 +7,7 @@ from typing import Any
 from celery import shared_task
 
 from services.registration import logic
-from services.registration.app import db
+from services.registration.extensions import db
 from services.registration.models import ProcessedEvent
 from shared.consumer import handle_once
 from shared.contracts import TaskNames

@@ -45,12 +45,11 @@ from services.registration import logic
 from services.registration.api import (
     REGISTER_LIMIT,
     RESEND_LIMIT,
-    csv_response,
     manage_token,
     registration_out,
     tokens,
 )
-from services.registration.app import db, organiser_auth
+from services.registration.extensions import db, organiser_auth
 from services.registration.models import (
     CONFIRMED,
     WAITLISTED,
@@ -62,6 +61,7 @@ from services.registration.schemas import AddSessionIn, RegistrationIn, ResendLi
 from shared import pages
 from shared.config import ROOT
 from shared.db import utcnow
+from shared.http import csv_response, limiter
 from shared.pages import (
     LANGUAGE_NAMES,
     choose_language,
@@ -71,7 +71,6 @@ from shared.pages import (
     sign_organiser_in,
     sign_organiser_out,
 )
-from shared.web import limiter
 
 bp = Blueprint("web", __name__, template_folder="templates")
 # The base layout and its CSS live in shared/templates, for every service's pages.
@@ -692,4 +691,4 @@ def _first(pair: tuple[int, Any]) -> int:
 def organiser_csv(slug: str) -> Any:
     event = event_or_404(slug)
     rows = [registration_out(r) for r in logic.registrations_for(db.session, event)]
-    return csv_response(rows, f"{slug}-registrations.csv")
+    return csv_response(logic.csv_rows(rows), logic.CSV_COLUMNS, f"{slug}-registrations.csv")

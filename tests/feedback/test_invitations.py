@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from services.feedback import logic
-from services.feedback.app import db
+from services.feedback.extensions import db
 from services.feedback.models import Invitation, Outbox
 from shared import contracts
 from shared.contracts import TaskNames

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from services.feedback.app import db
+from services.feedback.extensions import db
 from services.feedback.models import (
     Attendance,
     Endorsement,

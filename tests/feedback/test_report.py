@@ -15,7 +15,7 @@ from pypdf import PdfReader
 from sqlalchemy import select, update
 
 from services.feedback import report
-from services.feedback.app import db
+from services.feedback.extensions import db
 from services.feedback.models import Event, Report
 from shared.contracts import TaskNames
 from tests.feedback.conftest import ORGANISER, OTHER_THEME, THEME, feedback_url, now

@@ -289,7 +289,7 @@ def test_a_submission_is_a_handful_of_statements(fb, feedback_app, world):
     """The POST path stays lean: it is what the submissions-per-second benchmark measures."""
     from sqlalchemy import event as sa_event
 
-    from services.feedback.app import db
+    from services.feedback.extensions import db
 
     event = world.event()
     one, two = world.session(event), world.session(event)

@@ -18,11 +18,11 @@ import pytest
 import redis as redis_lib
 from sqlalchemy import select
 
-from services.feedback.app import db as feedback_db_handle
+from services.feedback.extensions import db as feedback_db_handle
 from services.feedback.models import Attendance, Participant, ProgrammeSession, Report
 from services.feedback.models import Outbox as FeedbackOutbox
 from services.feedback.tasks import FeedbackTasks
-from services.registration.app import db as registration_db_handle
+from services.registration.extensions import db as registration_db_handle
 from services.registration.models import Outbox as RegistrationOutbox
 from shared import contracts
 from shared.celery_app import make_celery

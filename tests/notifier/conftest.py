@@ -143,7 +143,7 @@ def queued(broker: redis_lib.Redis, queue: str) -> list[dict[str, Any]]:
 
 def all_text(app: Any) -> str:
     """Every value of every row of every table of the notifier's database, as one string."""
-    from services.notifier.app import db
+    from services.notifier.extensions import db
     from services.notifier.models import Base
 
     dump = []

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from services.notifier.app import create_app, db
+from services.notifier.app import create_app
+from services.notifier.extensions import db
 from services.notifier.models import Message
 from services.notifier.tasks import DELIVER
 from shared.contracts import TaskNames

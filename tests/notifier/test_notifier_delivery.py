@@ -12,8 +12,8 @@ from icalendar import Calendar
 from sqlalchemy import select, update
 
 from services.notifier import delivery, logic
-from services.notifier.app import db
 from services.notifier.emails import message_id
+from services.notifier.extensions import db
 from services.notifier.mailer import Mailer
 from services.notifier.models import (
     FAILED,

@@ -19,7 +19,7 @@ from icalendar import Calendar
 from sqlalchemy import select, update
 
 from services.notifier import catcher
-from services.notifier.app import db
+from services.notifier.extensions import db
 from services.notifier.models import FAILED, CaughtMessage, Message
 from services.notifier.tasks import DELIVER
 from shared.config import ROOT

@@ -17,10 +17,10 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import select, update
 
-from services.notifier.app import db as notifier_db_handle
+from services.notifier.extensions import db as notifier_db_handle
 from services.notifier.models import FAILED, RETRYING, SENT, Message, Recipient
 from services.notifier.models import Outbox as NotifierOutbox
-from services.registration.app import db as registration_db_handle
+from services.registration.extensions import db as registration_db_handle
 from services.registration.models import Outbox as RegistrationOutbox
 from shared.auth import ParticipantTokens
 from shared.celery_app import make_celery

@@ -210,7 +210,7 @@ def banner(settings: Settings, environ: Mapping[str, str]) -> str:
 
 def write_procfile(processes: list[Process], path: Path) -> None:
     lines = [f"{name}: {cmd}" for name, cmd in processes]
-    header = "# Written by `make run` (which supplies the environment); edit scripts/run.py.\n"
+    header = "# Written by `make run` (which supplies the environment); edit tools/run.py.\n"
     path.write_text(header + "\n".join(lines) + "\n")
 
 

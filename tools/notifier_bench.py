@@ -1,9 +1,9 @@
 """Notifier benchmark: emails per second from the worker to a local SMTP sink, against a plain
 smtplib loop over one connection, and how long a 700-person rush takes to be confirmed.
 
-`run_bench(n)` is meant to be called from scripts/bench.py (`make bench`); it starts its own
+`run_bench(n)` is meant to be called from tools/bench.py (`make bench`); it starts its own
 SMTP sink and Celery worker, uses a fresh database and a Redis queue nobody else reads, and
-stops everything on the way out. Run alone: `python -m services.notifier.bench [N]`.
+stops everything on the way out. Run alone: `python -m tools.notifier_bench [N]`.
 """
 
 from __future__ import annotations
@@ -134,7 +134,8 @@ def run_bench(
     import redis
 
     from services.notifier import logic
-    from services.notifier.app import create_app, db
+    from services.notifier.app import create_app
+    from services.notifier.extensions import db
     from services.notifier.models import Message
     from shared.celery_app import make_celery
     from shared.migrations import upgrade

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from scripts.bench import choose_backend, fresh_database
+from tools.bench import choose_backend, fresh_database
 
 
 def main() -> None:
@@ -20,8 +20,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    from services.feedback import bench as feedback_bench
-    from services.notifier.bench import run_bench
+    from tools import feedback_seed as feedback_bench
+    from tools.notifier_bench import run_bench
 
     print("\n== notifier ==")
     run_bench(args.emails)

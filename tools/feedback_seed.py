@@ -4,9 +4,9 @@
 SQLite); `measure(url, slug)` times, through the real Flask endpoints, the session summary,
 the event summary and the JSON report, against a plain `SELECT session_id, rating, count(*)
 FROM feedback GROUP BY session_id, rating` over the same table; it also times a cold and a
-warm build of the report. `python -m services.feedback.bench --url URL` runs both.
+warm build of the report. `python -m tools.feedback_seed --url URL` runs both.
 
-Submissions per second are measured over HTTP by scripts/bench.py (POST
+Submissions per second are measured over HTTP by tools/bench.py (POST
 /api/v1/events/{slug}/sessions/{code}/feedback with a participant token: see `participants`).
 """
 
@@ -378,7 +378,8 @@ def measure(
     Every figure is the median of `repeats` runs after one warm-up, in seconds.
     """
     from services.feedback import report
-    from services.feedback.app import create_app, db
+    from services.feedback.app import create_app
+    from services.feedback.extensions import db
 
     token = "bench-organiser-token-0123456789"
     settings = dataclasses.replace(

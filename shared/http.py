@@ -1,14 +1,18 @@
-"""Flask pieces every service uses: JSON errors, bearer auth, rate limits, health."""
+"""The HTTP layer of every service API: JSON errors, rule errors as responses, bearer auth,
+rate limits, CSV downloads."""
 
 from __future__ import annotations
 
+import csv
 import functools
-from collections.abc import Callable
+import io
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
 
-from flask import Flask, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, default_exceptions
 
 from shared.auth import (
@@ -20,6 +24,7 @@ from shared.auth import (
 )
 from shared.config import Settings
 from shared.db import Database
+from shared.errors import RuleError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -115,6 +120,57 @@ def error(status: int, message: str, field: str | None = None) -> NoReturn:
     exc = default_exceptions[status](description=message)
     exc.data = data  # type: ignore[attr-defined]
     raise exc
+
+
+CONFLICT = "This conflicts with data that already exists (a duplicate?)."
+
+
+def run_rules(
+    database: Database,
+    call: Callable[..., Any],
+    *args: Any,
+    fields: Mapping[str, str] | None = None,
+    conflict: str = CONFLICT,
+    **kwargs: Any,
+) -> Any:
+    """Call domain code; turn its rule errors into HTTP errors (the transaction rolled back).
+
+    `fields` renames the field a rule error names to the one this endpoint's body uses. A
+    unique constraint that fires anyway (two identical requests racing) is a 409 `conflict`.
+    """
+    try:
+        return call(*args, **kwargs)
+    except RuleError as rule:
+        database.session.rollback()
+        field = (fields or {}).get(rule.field, rule.field) if rule.field else None
+        error(rule.status, rule.message, field)
+    except IntegrityError:
+        database.session.rollback()
+        error(409, conflict)
+
+
+def csv_safe(value: Any) -> Any:
+    """A cell starting with = + - @ (or a tab or return) is a formula to a spreadsheet:
+    neutralised with a leading quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def csv_response(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], filename: str
+) -> Response:
+    """A CSV download of `rows` (their `columns`, in that order), every cell made safe."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: csv_safe(value) for key, value in row.items()})
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 class OrganiserAuth:

@@ -3,11 +3,11 @@
 What it does, in one run:
 
 1. A fresh feedback database (PostgreSQL `agora_bench_rush` when the server answers, else
-   SQLite under var/bench/), filled by `services.feedback.bench.seed` with an event whose
+   SQLite under var/bench/), filled by `tools.feedback_seed.seed` with an event whose
    sessions have all started and whose feedback window is open, and participants with a
    confirmed seat in every session; nothing is rated yet.
-2. The feedback service and the bare Flask endpoint (scripts/bare_app.py), each on gunicorn
-   with the registration rush's settings (scripts/bench.py), on free ports.
+2. The feedback service and the bare Flask endpoint (tools/bare_app.py), each on gunicorn
+   with the registration rush's settings (tools/bench.py), on free ports.
 3. The rush: N submissions, each a distinct (participant, session), from C concurrent
    keep-alive connections, each with its participant token; then the same requests to the
    bare endpoint. The mix is what the "rate my sessions" form sends: every submission has a
@@ -29,8 +29,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scripts import bench
-from scripts.bench import Processes, Request, Result
+from tools import bench
+
+from tools.bench import Processes, Request, Result
 
 TARGET_RATIO = 0.40
 DATABASE = "agora_bench_rush"
@@ -58,7 +59,7 @@ def submissions(
     session's audience answers its invitation (one person's own answers come one by one).
     `themes` maps each session code to its theme's recommendation ids.
     """
-    from services.feedback.bench import COMMENTS, LANGUAGES
+    from tools.feedback_seed import COMMENTS, LANGUAGES
 
     made, people = [], -(-count // len(codes))
     for n in range(count):
@@ -166,7 +167,7 @@ def stored(url: str) -> Stored:
 
 def check(found: Stored, sent: Sequence[Submission], answered: int, spares: int) -> list[str]:
     """The tables against the submissions sent (the first `answered` + up to `spares` more)."""
-    from services.feedback.bench import registration_id
+    from tools.feedback_seed import registration_id
 
     failures = []
     if len(found.ratings) != found.rows:
@@ -194,7 +195,7 @@ def check(found: Stored, sent: Sequence[Submission], answered: int, spares: int)
 
 
 def run(args: argparse.Namespace, processes: Processes) -> int:
-    from services.feedback.bench import Shape, participants, seed
+    from tools.feedback_seed import Shape, participants, seed
 
     bench.BENCH_DIR.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()[0]
@@ -214,7 +215,7 @@ def run(args: argparse.Namespace, processes: Processes) -> int:
     env = {**bench.server_env(url, bench.redis_url(processes)), "FEEDBACK_DATABASE_URL": url}
     settings = shlex.split(args.gunicorn)
     service = bench.gunicorn(processes, "feedback", "services.feedback.wsgi:app", env, settings)
-    bare = bench.gunicorn(processes, "bare-feedback", "scripts.bare_app:app", env, settings)
+    bare = bench.gunicorn(processes, "bare-feedback", "tools.bare_app:app", env, settings)
     bench.wait_healthy(processes, service, "the feedback service")
     bench.wait_healthy(processes, bare, "the bare app")
 
@@ -257,7 +258,7 @@ def report(feedback: Result, bare: Result) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     description = __doc__.split("\n\n")[0]
-    prog = "python -m scripts.bench_feedback"
+    prog = "python -m tools.bench_feedback"
     return bench.run_rush(run, bench.parse_rush_args(prog, description, "submissions", argv))
 
 

@@ -1,6 +1,6 @@
 """The benchmark's yardstick: a bare Flask JSON endpoint, served like the registration service.
 
-`gunicorn scripts.bare_app:app` with the same settings as the service gives the cost of
+`gunicorn tools.bare_app:app` with the same settings as the service gives the cost of
 gunicorn + Flask + JSON alone; the benchmark reports registration throughput as a ratio to it.
 """
 
