@@ -1,18 +1,35 @@
-"""What every service's server-rendered pages share: language choice and organiser sign-in."""
+"""What every service's server-rendered pages share: the language choice, the layout, headers
+and error pages, and the organiser sign-in."""
 
 from __future__ import annotations
 
 import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Response, current_app, g, redirect, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask import session as cookie_session
 from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 
+from shared.config import ROOT
 from shared.contracts import LANGUAGES
+from shared.http import OrganiserAuth, limiter
 
 LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
@@ -116,3 +133,141 @@ def safe_next(target: str | None, prefix: str = "/") -> str | None:
     if parts.scheme or parts.netloc or not target.startswith(prefix) or "\\" in target:
         return None
     return None if target.startswith("//") else target
+
+
+# --- what every service's page blueprint installs ----------------------------------------------
+
+# No script, no outside resource: the pages are plain HTML forms with inline styles.
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+# Guessing an organiser token through a sign-in form: a few tries a minute from one address.
+SIGN_IN_LIMIT = "5 per minute;30 per hour"
+SHARED_TEMPLATES = ROOT / "shared" / "templates"
+
+
+def render(service: str, template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    """One of a service's own templates (`<service>/<template>`), with its status."""
+    return render_template(f"{service}/{template}", **context), status
+
+
+def install_page_defaults(
+    bp: Blueprint,
+    service: str,
+    *,
+    fallback_endpoint: str,
+    private: Callable[[], bool],
+    context: Callable[[], dict[str, Any]] | None = None,
+) -> None:
+    """The layout, headers and error pages every service's page blueprint has.
+
+    `fallback_endpoint` is where the language links of a page that cannot be shown again (the
+    answer to a POST) lead; `private()` says whether this response holds a personal link or
+    personal data, which keeps it out of caches and Referer headers; `context()` adds the
+    service's own values to every template.
+    """
+    bp.register_blueprint(Blueprint("layout", __name__, template_folder=str(SHARED_TEMPLATES)))
+
+    @bp.context_processor
+    def layout_context() -> dict[str, Any]:
+        return {
+            "language_links": language_links(fallback_endpoint),
+            "current_language": current_language(),
+            "language_names": LANGUAGE_NAMES,
+            "signed_in": organiser_signed_in(),
+            **(context() if context else {}),
+        }
+
+    @bp.after_request
+    def page_headers(response: Response) -> Response:
+        remember_language(response)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if private():
+            response.headers["Referrer-Policy"] = "no-referrer"
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @bp.errorhandler(CSRFError)
+    def csrf_failed(_error: CSRFError) -> Any:
+        message = _(
+            "For your safety, a form can only be sent from the page that showed it, in the "
+            "same browser. Go back, reload the page and send the form again."
+        )
+        return render(
+            service, "error.html", 400, heading=_("This form has expired"), message=message
+        )
+
+    @bp.errorhandler(429)
+    def too_many_requests(_error: Exception) -> Any:
+        heading, message = _("Too many attempts"), _("Please wait a minute, then try again.")
+        body, status = render(service, "error.html", 429, heading=heading, message=message)
+        return body, status, {"Retry-After": "60"}
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """Where a service's organiser sign-in lives and what it leads to.
+
+    `rule`/`endpoint`: the sign-in page (on `home`'s services also the organisers' home page,
+    shown once signed in); `landing`: where signing in leads without a `next` path;
+    `next_prefix`: the paths `next` may lead to; `sign_out_rule`: the target of the sign-out
+    form (`agora/sign_out.html`, endpoint `web.organiser_sign_out`), which leads back to the
+    sign-in page.
+    """
+
+    rule: str = "/organiser"
+    endpoint: str = "organiser_home"
+    landing: str = "organiser_home"
+    next_prefix: str = "/organiser/"
+    sign_out_rule: str = "/organiser/sign-out"
+    heading: Any = _l("Organisers")
+    intro: Any = None
+
+
+def add_organiser_sign_in(
+    bp: Blueprint,
+    service: str,
+    auth: OrganiserAuth,
+    where: SignIn,
+    home: Callable[[], Any] | None = None,
+) -> None:
+    """The organiser sign-in and sign-out views of a service's pages, rate limited.
+
+    The form takes an organiser token; a valid one signs the browser in (a signed cookie with
+    an expiry, never the token) and leads to `next` or the landing page.
+    """
+
+    def sign_in_page(status: int = 200, error: str | None = None, **values: Any) -> Any:
+        return render_template(
+            "agora/organiser_sign_in.html",
+            layout=f"{service}/layout.html",
+            heading=where.heading,
+            intro=where.intro,
+            error=error,
+            **values,
+        ), status
+
+    @limiter.limit(SIGN_IN_LIMIT, methods=["POST"])
+    def sign_in() -> Any:
+        next_path = safe_next(request.values.get("next"), where.next_prefix)
+        if request.method == "POST":
+            if auth.is_valid(request.form.get("token", "").strip()):
+                sign_organiser_in()
+                return redirect(next_path or url_for(f"web.{where.landing}"), 303)
+            error = _("This organiser token is not valid.")
+            return sign_in_page(401, error=error, next=next_path)
+        if not organiser_signed_in():
+            return sign_in_page(next=next_path)
+        if home is not None:
+            return home()
+        return redirect(next_path or url_for(f"web.{where.landing}"))
+
+    def sign_out() -> Any:
+        sign_organiser_out()
+        flash(_("You are signed out."), "success")
+        return redirect(url_for(f"web.{where.endpoint}"), 303)
+
+    bp.add_url_rule(where.rule, where.endpoint, sign_in, methods=["GET", "POST"])
+    bp.add_url_rule(where.sign_out_rule, "organiser_sign_out", sign_out, methods=["POST"])

@@ -16,15 +16,12 @@ from shared.db import Database, utcnow
 from shared.http import register_error_handlers
 from shared.logging import configure_logging
 
-# Every catalogue the project has: the shared one (pages) and each service's own.
-TRANSLATION_DIRECTORIES = ";".join(
-    str(path)
-    for path in (
-        ROOT / "shared" / "translations",
-        ROOT / "services" / "feedback" / "translations",
-        ROOT / "services" / "notifier" / "translations",
+
+def translation_directories(service: str) -> str:
+    """The catalogues an app loads: the shared pages' one, then the service's own."""
+    return ";".join(
+        str(ROOT / folder / "translations") for folder in ("shared", f"services/{service}")
     )
-)
 
 
 def create_service_app(
@@ -56,7 +53,7 @@ def create_service_app(
             }
         },
         BABEL_DEFAULT_LOCALE="en",
-        BABEL_TRANSLATION_DIRECTORIES=TRANSLATION_DIRECTORIES,
+        BABEL_TRANSLATION_DIRECTORIES=translation_directories(service),
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.config.update(test_config)

@@ -20,14 +20,20 @@ from babel.messages.pofile import read_po
 from tests.conftest import ORGANISER_TOKEN, bearer
 
 ROOT = Path(__file__).resolve().parent.parent
-TRANSLATIONS = ROOT / "shared" / "translations"
+# The shared pages' catalogue and the registration service's own, each with its extraction.
+CATALOGUES = {
+    ROOT / "shared" / "translations": ROOT / "shared" / "babel.cfg",
+    ROOT / "services" / "registration" / "translations": (
+        ROOT / "services" / "registration" / "babel.cfg"
+    ),
+}
 TOKEN_IN_URL = re.compile(r"/manage/([^/?]+)")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def compiled_catalogues() -> None:
     """`make test` compiles the catalogues; this keeps a bare `pytest` run working too."""
-    for po_path in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
+    for po_path in (p for d in CATALOGUES for p in d.glob("*/LC_MESSAGES/messages.po")):
         mo_path = po_path.with_suffix(".mo")
         if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
             continue
@@ -501,8 +507,9 @@ def test_default_language_is_english(client, make_event):
     assert '<html lang="en">' in page
 
 
-def test_catalogues_are_complete():
-    with (ROOT / "babel.cfg").open() as config:
+@pytest.mark.parametrize("translations", CATALOGUES, ids=lambda path: path.parent.name)
+def test_catalogues_are_complete(translations):
+    with CATALOGUES[translations].open() as config:
         method_map, options_map = parse_mapping_cfg(config)
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None}
     wanted = {
@@ -512,7 +519,7 @@ def test_catalogues_are_complete():
         )
     }
     for language in ("fr", "nl", "en"):
-        with (TRANSLATIONS / language / "LC_MESSAGES" / "messages.po").open("rb") as po_file:
+        with (translations / language / "LC_MESSAGES" / "messages.po").open("rb") as po_file:
             catalog = read_po(po_file)
         missing = sorted(wanted - {m.id if isinstance(m.id, str) else m.id[0] for m in catalog})
         assert missing == [], f"{language}: not in the catalogue: {missing}"

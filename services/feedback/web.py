@@ -32,42 +32,27 @@ from flask import (
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 from sqlalchemy import select
 
 from services.feedback import logic, report
 from services.feedback.api import EXPORT_COLUMNS, export_rows, report_response, schedule_report
-from services.feedback.extensions import db, organiser_auth
+from services.feedback.extensions import SERVICE, db, organiser_auth
 from services.feedback.models import ENDORSEMENT_VALUES, RATINGS, Event, Participant
 from services.feedback.schemas import COMMENT_MAX, FeedbackIn, RecommendationIn
 from shared import pages
 from shared.auth import ParticipantClaim, ParticipantTokens
-from shared.config import ROOT
 from shared.db import utcnow
-from shared.http import csv_response, limiter
+from shared.http import csv_response
 from shared.pages import (
     LANGUAGE_NAMES,
     choose_language,
     current_language,
-    organiser_signed_in,
-    remember_language,
-    sign_organiser_in,
-    sign_organiser_out,
 )
 
 bp = Blueprint("web", __name__, template_folder="templates")
-# The base layout and its CSS live in shared/templates, for every service's pages.
-bp.register_blueprint(
-    Blueprint("layout", __name__, template_folder=str(ROOT / "shared" / "templates"))
-)
 
-SIGN_IN_LIMIT = "5 per minute;30 per hour"
 COMMENTS_SHOWN = 200  # per session on the dashboard; the CSV export has them all
-CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
 
 RATING_LABELS = {
     1: _l("Poor"),
@@ -130,15 +115,8 @@ def select_locale() -> str:
     return choose_language(participant.language if participant is not None else None)
 
 
-def language_links() -> list[dict[str, Any]]:
-    return pages.language_links("web.index")
-
-
-@bp.context_processor
-def layout_context() -> dict[str, Any]:
+def feedback_context() -> dict[str, Any]:
     return {
-        "language_links": language_links(),
-        "current_language": current_language(),
         "RATINGS": RATINGS,
         "RATING_LABELS": RATING_LABELS,
         "ENDORSEMENT_VALUES": ENDORSEMENT_VALUES,
@@ -147,47 +125,20 @@ def layout_context() -> dict[str, Any]:
     }
 
 
-@bp.after_request
-def page_headers(response: Response) -> Response:
-    remember_language(response)
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    if "token" in (request.view_args or {}) or request.path.startswith("/organiser"):
-        # The rate link is a password: keep it out of Referer headers and shared caches.
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
-    return response
+def private_page() -> bool:
+    # The rate link is a password: keep it out of Referer headers and shared caches.
+    return "token" in (request.view_args or {}) or request.path.startswith("/organiser")
 
 
-@bp.errorhandler(CSRFError)
-def csrf_failed(_error: CSRFError) -> Any:
-    return page(
-        "error.html",
-        400,
-        heading=_("This form has expired"),
-        message=_(
-            "For your safety, a form can only be sent from the page that showed it, in the same "
-            "browser. Go back, reload the page and send the form again."
-        ),
-    )
-
-
-@bp.errorhandler(429)
-def too_many_requests(_error: Exception) -> Any:
-    body, status = page(
-        "error.html",
-        429,
-        heading=_("Too many attempts"),
-        message=_("Please wait a minute, then try again."),
-    )
-    return body, status, {"Retry-After": "60"}
+pages.install_page_defaults(
+    bp, SERVICE, fallback_endpoint="web.index", private=private_page, context=feedback_context
+)
 
 
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
-    return render_template(f"feedback/{template}", **context), status
+page = functools.partial(pages.render, SERVICE)
 
 
 def not_found(message: str) -> Response:
@@ -454,11 +405,6 @@ def rate_session(token: str, code: str) -> Any:
 organiser_required = pages.organiser_required("web.organiser_home")
 
 
-def safe_next(target: str | None) -> str | None:
-    """Only a path inside the organiser pages (no open redirect)."""
-    return pages.safe_next(target, "/organiser/")
-
-
 def event_or_404(slug: str) -> Event:
     try:
         return logic.get_event(db.session, slug)
@@ -466,27 +412,13 @@ def event_or_404(slug: str) -> Event:
         abort(not_found(_("There is no event at this address.")))
 
 
-@bp.route("/organiser", methods=["GET", "POST"])
-@limiter.limit(SIGN_IN_LIMIT, methods=["POST"])
 def organiser_home() -> Any:
-    next_path = safe_next(request.values.get("next"))
-    if request.method == "POST":
-        if organiser_auth.is_valid(request.form.get("token", "").strip()):
-            sign_organiser_in()
-            return redirect(next_path or url_for("web.organiser_home"), 303)
-        error = _("This organiser token is not valid.")
-        return page("organiser_sign_in.html", 401, error=error, next=next_path)
-    if not organiser_signed_in():
-        return page("organiser_sign_in.html", error=None, next=next_path)
+    """The organisers' home page: every event, each leading to its dashboard."""
     events = db.session.scalars(select(Event).order_by(Event.starts_on, Event.id)).all()
     return page("organiser_home.html", events=[(e, e.title_in(current_language())) for e in events])
 
 
-@bp.post("/organiser/sign-out")
-def organiser_sign_out() -> Any:
-    sign_organiser_out()
-    flash(_("You are signed out."), "success")
-    return redirect(url_for("web.organiser_home"), 303)
+pages.add_organiser_sign_in(bp, SERVICE, organiser_auth, pages.SignIn(), home=organiser_home)
 
 
 def dashboard_page(

@@ -6,6 +6,7 @@ participants' personal links, which are as good as passwords.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -18,46 +19,27 @@ from flask import (
     current_app,
     flash,
     redirect,
-    render_template,
     request,
     url_for,
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from services.notifier import catcher, logic
 from services.notifier.emails import TEMPLATES
-from services.notifier.extensions import db, organiser_auth
+from services.notifier.extensions import SERVICE, db, organiser_auth
 from services.notifier.models import FAILED, STATUSES, CaughtMessage, Message
 from services.notifier.schemas import MessageListArgs
 from shared import pages
-from shared.config import ROOT
 from shared.pages import (
     choose_language,
-    current_language,
-    language_links_to,
-    organiser_signed_in,
-    remember_language,
-    sign_organiser_in,
-    sign_organiser_out,
 )
 
 bp = Blueprint("web", __name__, template_folder="templates")
-# The base layout and its CSS live in shared/templates, for every service's pages.
-bp.register_blueprint(
-    Blueprint("layout", __name__, template_folder=str(ROOT / "shared" / "templates"))
-)
 
 PER_PAGE = 50
-# No script anywhere; a caught email's HTML inherits this policy inside its sandboxed frame,
-# so it cannot load remote images or anything else either.
-CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
 
 STATUS_LABELS = {
     "queued": _l("Queued"),
@@ -85,49 +67,16 @@ def select_locale() -> str:
     return choose_language()
 
 
-def language_links() -> list[dict[str, Any]]:
-    """Links to this page in each language (a POST's page links to the delivery log)."""
-    endpoint, values = request.endpoint, dict(request.view_args or {})
-    if request.method != "GET" or endpoint is None:
-        endpoint, values = "web.messages", {}
-    else:
-        values.update((k, v) for k, v in request.args.items() if k != "lang")
-    return language_links_to(endpoint, values)
+def notifier_context() -> dict[str, Any]:
+    return {"status_labels": STATUS_LABELS, "template_labels": TEMPLATE_LABELS}
 
 
-@bp.context_processor
-def layout_context() -> dict[str, Any]:
-    return {
-        "language_links": language_links(),
-        "current_language": current_language(),
-        "signed_in": organiser_signed_in(),
-        "status_labels": STATUS_LABELS,
-        "template_labels": TEMPLATE_LABELS,
-    }
-
-
-@bp.after_request
-def page_headers(response: Response) -> Response:
-    remember_language(response)
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    # Pages show addresses and personal links: keep them out of caches and Referer headers.
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@bp.errorhandler(CSRFError)
-def csrf_failed(_error: CSRFError) -> Any:
-    message = _(
-        "For your safety, a form can only be sent from the page that showed it, in the same "
-        "browser. Go back, reload the page and send the form again."
-    )
-    return page("error.html", 400, heading=_("This form has expired"), message=message)
-
-
-def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
-    return render_template(f"notifier/{template}", **context), status
+# Every page shows addresses or personal links: all are kept out of caches and Referer headers.
+# A caught email's HTML inherits the pages' policy (no script, nothing remote) in its frame.
+pages.install_page_defaults(
+    bp, SERVICE, fallback_endpoint="web.messages", private=lambda: True, context=notifier_context
+)
+page = functools.partial(pages.render, SERVICE)
 
 
 # --- sign-in -----------------------------------------------------------------------------------
@@ -141,25 +90,20 @@ def index() -> Any:
     return redirect(url_for("web.messages"))
 
 
-@bp.route("/sign-in", methods=["GET", "POST"])
-def sign_in() -> Any:
-    next_path = pages.safe_next(request.values.get("next"))
-    if request.method == "POST":
-        if organiser_auth.is_valid(request.form.get("token", "").strip()):
-            sign_organiser_in()
-            return redirect(next_path or url_for("web.messages"), 303)
-        error = _("This organiser token is not valid.")
-        return page("sign_in.html", 401, error=error, next=next_path)
-    if organiser_signed_in():
-        return redirect(next_path or url_for("web.messages"))
-    return page("sign_in.html", error=None, next=next_path)
-
-
-@bp.post("/sign-out")
-def sign_out() -> Any:
-    sign_organiser_out()
-    flash(_("You are signed out."), "success")
-    return redirect(url_for("web.sign_in"), 303)
+pages.add_organiser_sign_in(
+    bp,
+    SERVICE,
+    organiser_auth,
+    pages.SignIn(
+        rule="/sign-in",
+        endpoint="sign_in",
+        landing="messages",
+        next_prefix="/",
+        sign_out_rule="/sign-out",
+        heading=_l("Emails sent to participants"),
+        intro=_l("The delivery log and the mail catcher are for organisers."),
+    ),
+)
 
 
 # --- the delivery log ----------------------------------------------------------------------------

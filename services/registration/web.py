@@ -28,14 +28,12 @@ from flask import (
     g,
     make_response,
     redirect,
-    render_template,
     request,
     url_for,
 )
 from flask_babel import format_date, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -49,7 +47,7 @@ from services.registration.api import (
     registration_out,
     tokens,
 )
-from services.registration.extensions import db, organiser_auth
+from services.registration.extensions import SERVICE, db, organiser_auth
 from services.registration.models import (
     CONFIRMED,
     WAITLISTED,
@@ -59,30 +57,15 @@ from services.registration.models import (
 )
 from services.registration.schemas import AddSessionIn, RegistrationIn, ResendLinkIn, check_email
 from shared import pages
-from shared.config import ROOT
 from shared.db import utcnow
 from shared.http import csv_response, limiter
 from shared.pages import (
     LANGUAGE_NAMES,
     choose_language,
     current_language,
-    organiser_signed_in,
-    remember_language,
-    sign_organiser_in,
-    sign_organiser_out,
 )
 
 bp = Blueprint("web", __name__, template_folder="templates")
-# The base layout and its CSS live in shared/templates, for every service's pages.
-bp.register_blueprint(
-    Blueprint("layout", __name__, template_folder=str(ROOT / "shared" / "templates"))
-)
-
-# Each language is named in itself, so anyone can find their own.
-CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
 
 KIND_LABELS = {
     "plenary": _l("Plenary"),
@@ -147,55 +130,18 @@ def select_locale() -> str:
     return choose_language(registration.language if registration is not None else None)
 
 
-def language_links() -> list[dict[str, Any]]:
-    return pages.language_links("web.index")
+def private_page() -> bool:
+    # The manage link is a password: keep it out of Referer headers and shared caches.
+    return "token" in (request.view_args or {}) or request.path.startswith("/organiser")
 
 
-@bp.context_processor
-def layout_context() -> dict[str, Any]:
-    return {
-        "language_links": language_links(),
-        "current_language": current_language(),
-        "language_names": LANGUAGE_NAMES,
-    }
-
-
-@bp.after_request
-def page_headers(response: Response) -> Response:
-    remember_language(response)
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    private = "token" in (request.view_args or {}) or request.path.startswith("/organiser")
-    if private:
-        # The manage link is a password: keep it out of Referer headers and shared caches.
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@bp.errorhandler(CSRFError)
-def csrf_failed(_error: CSRFError) -> Any:
-    heading = _("This form has expired")
-    message = _(
-        "For your safety, a form can only be sent from the page that showed it, in the same "
-        "browser. Go back, reload the page and send the form again."
-    )
-    return page("error.html", 400, heading=heading, message=message)
-
-
-@bp.errorhandler(429)
-def too_many_requests(_error: Exception) -> Any:
-    heading = _("Too many attempts")
-    message = _("Please wait a minute, then try again.")
-    body, status = page("error.html", 429, heading=heading, message=message)
-    return body, status, {"Retry-After": "60"}
+pages.install_page_defaults(bp, SERVICE, fallback_endpoint="web.index", private=private_page)
 
 
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
-    return render_template(f"registration/{template}", **context), status
+page = functools.partial(pages.render, SERVICE)
 
 
 def not_found(message: str) -> Response:
@@ -618,32 +564,13 @@ def erase(token: str) -> Any:
 organiser_required = pages.organiser_required("web.organiser_home")
 
 
-def safe_next(target: str | None) -> str | None:
-    """Only a path inside the organiser pages (no open redirect)."""
-    return pages.safe_next(target, "/organiser/")
-
-
-@bp.route("/organiser", methods=["GET", "POST"])
-@limiter.limit(RESEND_LIMIT, methods=["POST"])
 def organiser_home() -> Any:
-    next_path = safe_next(request.values.get("next"))
-    if request.method == "POST":
-        if organiser_auth.is_valid(request.form.get("token", "").strip()):
-            sign_organiser_in()
-            return redirect(next_path or url_for("web.organiser_home"), 303)
-        error = _("This organiser token is not valid.")
-        return page("organiser_sign_in.html", 401, error=error, next=next_path)
-    if not organiser_signed_in():
-        return page("organiser_sign_in.html", error=None, next=next_path)
+    """The organisers' home page: every event, each leading to its fill and waiting lists."""
     events = db.session.scalars(select(Event).order_by(Event.starts_on, Event.id)).all()
     return page("organiser_home.html", events=[(e, event_title(e)) for e in events])
 
 
-@bp.post("/organiser/sign-out")
-def organiser_sign_out() -> Any:
-    sign_organiser_out()
-    flash(_("You are signed out."), "success")
-    return redirect(url_for("web.organiser_home"), 303)
+pages.add_organiser_sign_in(bp, SERVICE, organiser_auth, pages.SignIn(), home=organiser_home)
 
 
 def fill_percent(session: ProgrammeSession) -> int:
