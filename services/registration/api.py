@@ -1,15 +1,15 @@
-"""JSON API of the registration service: parse (schema) → call logic → dump (schema)."""
+"""JSON API of the registration service: parse (schema) → call the domain → dump (schema)."""
 
 from __future__ import annotations
 
 import functools
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from services.registration import logic
+from services.registration import privacy, programme, registrations
+from services.registration.access import REGISTER_LIMIT, RESEND_LIMIT, manage_token, tokens
 from services.registration.extensions import db, organiser_auth
 from services.registration.models import Registration
 from services.registration.schemas import (
@@ -26,11 +26,8 @@ from services.registration.schemas import (
     SessionOut,
     SessionPatch,
 )
-from shared.auth import ParticipantTokens
+from shared.errors import NotFound
 from shared.http import csv_response, error, limiter, participant_claim, run_rules
-
-REGISTER_LIMIT = "30 per minute;300 per hour"
-RESEND_LIMIT = "5 per minute;30 per hour"
 
 events_bp = Blueprint("events", __name__, url_prefix="/api/v1/events", description="Programme")
 registrations_bp = Blueprint(
@@ -40,15 +37,6 @@ blueprints = [events_bp, registrations_bp]
 ORGANISER = [{"organiser": []}]
 PARTICIPANT = [{"participant": []}]
 run = functools.partial(run_rules, db)
-
-
-def tokens() -> ParticipantTokens:
-    tokens: ParticipantTokens = current_app.extensions["participant_tokens"]
-    return tokens
-
-
-def manage_token(registration: Registration | logic.Registered) -> str:
-    return tokens().sign(registration.id, registration.token_version)
 
 
 _COMPUTED = ("seats_left", "waitlist_length")
@@ -83,7 +71,7 @@ class Events(MethodView):
     @events_bp.doc(security=ORGANISER)
     def post(self, data: dict[str, Any]) -> Any:
         """Create an event (organiser)."""
-        event = run(logic.create_event, db.session, data)
+        event = run(programme.create_event, db.session, data)
         db.session.commit()
         return event
 
@@ -93,7 +81,7 @@ class EventDetail(MethodView):
     @events_bp.response(200, EventOut)
     def get(self, slug: str) -> Any:
         """One event."""
-        return run(logic.get_event, db.session, slug)
+        return run(programme.get_event, db.session, slug)
 
 
 @events_bp.route("/<slug>/sessions")
@@ -101,8 +89,8 @@ class Sessions(MethodView):
     @events_bp.response(200, SessionOut(many=True))
     def get(self, slug: str) -> Any:
         """The programme, with seats taken, seats left and waiting-list length."""
-        event = run(logic.get_event, db.session, slug)
-        return [session_row(s, n) for s, n in logic.programme(db.session, event)]
+        event = run(programme.get_event, db.session, slug)
+        return [session_row(s, n) for s, n in programme.timetable(db.session, event)]
 
     @organiser_auth.required
     @events_bp.arguments(SessionIn)
@@ -110,8 +98,8 @@ class Sessions(MethodView):
     @events_bp.doc(security=ORGANISER)
     def post(self, data: dict[str, Any], slug: str) -> Any:
         """Add a session (organiser); capacity null means unlimited."""
-        event = run(logic.get_event, db.session, slug)
-        session = run(logic.create_session, db.session, event, data)
+        event = run(programme.get_event, db.session, slug)
+        session = run(programme.create_session, db.session, event, data)
         db.session.commit()
         return session_row(session, 0)
 
@@ -121,8 +109,8 @@ class SessionDetail(MethodView):
     @events_bp.response(200, SessionOut)
     def get(self, slug: str, code: str) -> Any:
         """One session."""
-        event = run(logic.get_event, db.session, slug)
-        rows = dict((s.code, (s, n)) for s, n in logic.programme(db.session, event))
+        event = run(programme.get_event, db.session, slug)
+        rows = dict((s.code, (s, n)) for s, n in programme.timetable(db.session, event))
         if code not in rows:
             error(404, f"No session {code!r} in {slug!r}.")
         return session_row(*rows[code])
@@ -133,11 +121,11 @@ class SessionDetail(MethodView):
     @events_bp.doc(security=ORGANISER)
     def patch(self, changes: dict[str, Any], slug: str, code: str) -> Any:
         """Edit a session (organiser); raising capacity promotes from the waiting list."""
-        event = run(logic.get_event, db.session, slug)
-        session = run(logic.get_session, db.session, event, code)
-        run(logic.update_session, db.session, event, session, changes)
+        event = run(programme.get_event, db.session, slug)
+        session = run(programme.get_session, db.session, event, code)
+        run(programme.update_session, db.session, event, session, changes)
         db.session.commit()
-        waiting = dict((s.code, n) for s, n in logic.programme(db.session, event))
+        waiting = dict((s.code, n) for s, n in programme.timetable(db.session, event))
         return session_row(session, waiting[code])
 
 
@@ -151,8 +139,8 @@ class Registrations(MethodView):
     @registrations_bp.response(201, RegistrationCreated)
     def post(self, data: dict[str, Any], slug: str) -> Any:
         """Register for the event and claim seats; full sessions put you on their waiting list."""
-        event = run(logic.event_row, db.session, slug)
-        registration, seats = run(logic.register, db.session, event, data)
+        event = run(programme.event_row, db.session, slug)
+        registration, seats = run(registrations.register, db.session, event, data)
         db.session.commit()
         return {
             "id": registration.id,
@@ -166,18 +154,13 @@ class Registrations(MethodView):
     @registrations_bp.doc(security=ORGANISER)
     def get(self, args: dict[str, Any], slug: str) -> Any:
         """All registrations (organiser); `?format=csv` for a spreadsheet."""
-        event = run(logic.get_event, db.session, slug)
-        rows = [registration_out(r) for r in logic.registrations_for(db.session, event)]
+        event = run(programme.get_event, db.session, slug)
+        rows = registrations.registration_rows(db.session, event)
         if args["format"] == "csv":
             return csv_response(
-                logic.csv_rows(rows), logic.CSV_COLUMNS, f"{slug}-registrations.csv"
+                registrations.csv_rows(rows), registrations.CSV_COLUMNS, f"{slug}-registrations.csv"
             )
         return rows
-
-
-def registration_out(registration: Registration) -> dict[str, Any]:
-    data = logic.export(db.session, registration)
-    return {**data["registration"], "sessions": data["sessions"]}
 
 
 @registrations_bp.route("/events/<slug>/registrations/resend-link")
@@ -187,8 +170,8 @@ class ResendLink(MethodView):
     @registrations_bp.response(202)
     def post(self, data: dict[str, Any], slug: str) -> Any:
         """Email the manage link again; the answer is the same whether the email is known or not."""
-        event = run(logic.get_event, db.session, slug)
-        logic.request_link(db.session, event, data["email"])
+        event = run(programme.get_event, db.session, slug)
+        registrations.request_link(db.session, event, data["email"])
         db.session.commit()
         return {"message": "If this address is registered, a link is on its way."}
 
@@ -196,8 +179,10 @@ class ResendLink(MethodView):
 def my_registration() -> Registration:
     claim = participant_claim(tokens())
     try:
-        return logic.find_registration(db.session, claim.registration_id, claim.token_version)
-    except logic.NotFound:
+        return registrations.find_registration(
+            db.session, claim.registration_id, claim.token_version
+        )
+    except NotFound:
         error(401, "This link is no longer valid.")
 
 
@@ -207,16 +192,16 @@ class Me(MethodView):
     @registrations_bp.doc(security=PARTICIPANT)
     def get(self) -> Any:
         """My registration and seats (participant token)."""
-        return registration_out(my_registration())
+        return registrations.registration_row(db.session, my_registration())
 
     @registrations_bp.response(200, RegistrationOut)
     @registrations_bp.doc(security=PARTICIPANT)
     def delete(self) -> Any:
         """Cancel my registration: every seat is released."""
         registration = my_registration()
-        run(logic.cancel, db.session, registration)
+        run(registrations.cancel, db.session, registration)
         db.session.commit()
-        return registration_out(registration)
+        return registrations.registration_row(db.session, registration)
 
 
 @registrations_bp.route("/registrations/me/sessions")
@@ -228,7 +213,7 @@ class MySessions(MethodView):
         """Add a session: a seat if one is free, else a place on its waiting list."""
         registration = my_registration()
         seat = run(
-            logic.add_session,
+            registrations.add_session,
             db.session,
             registration,
             data["code"],
@@ -245,7 +230,7 @@ class MySession(MethodView):
     def delete(self, code: str) -> Any:
         """Drop a session; the seat goes to the first on its waiting list."""
         registration = my_registration()
-        run(logic.drop_session, db.session, registration, code)
+        run(registrations.drop_session, db.session, registration, code)
         db.session.commit()
 
 
@@ -256,7 +241,7 @@ class MyExport(MethodView):
     def get(self) -> Any:
         """Everything held on me by every service, as JSON (others' parts arrive within seconds)."""
         registration = my_registration()
-        data = logic.export_everywhere(db.session, registration)
+        data = privacy.export_everywhere(db.session, registration)
         db.session.commit()
         return data
 
@@ -268,7 +253,7 @@ class MyErasure(MethodView):
     def post(self) -> Any:
         """Erase me here now, and in every other service as soon as they receive the event."""
         registration = my_registration()
-        record = logic.erase(db.session, registration)
+        record = privacy.erase(db.session, registration)
         db.session.commit()
         return {
             "message": "Your data has been erased here; the other services erase theirs next.",
@@ -287,4 +272,4 @@ class ErasureStatus(MethodView):
         record = db.session.get(Erasure, erasure_id)
         if record is None:
             error(404, "No such erasure.")
-        return logic.erasure_status(record)
+        return privacy.erasure_status(record)

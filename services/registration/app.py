@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from services.registration import api, cli, web
+from services.registration import api, cli, tasks, web
 from services.registration.extensions import SERVICE, babel, csrf, db, organiser_auth
 from services.registration.models import OrganiserToken
 from shared.auth import ParticipantTokens
@@ -22,14 +22,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app, settings.registration_database_url)
     organiser_auth.init_app(app, db, OrganiserToken, settings)
     app.extensions["participant_tokens"] = ParticipantTokens(settings.secret_key)
-    celery_app = make_celery(
-        SERVICE, settings, queues=[Queues.REGISTRATION], include=["services.registration.tasks"]
-    )
+    celery_app = make_celery(SERVICE, settings, queues=[Queues.REGISTRATION])
+    app.extensions["tasks"] = tasks.register_tasks(celery_app)
     bind_flask(celery_app, app)
     app.extensions["celery"] = celery_app
     csrf.init_app(app)
     init_limiter(app, settings)
-
     babel.init_app(app, locale_selector=web.select_locale)
     smorest = Api(app)
     for blueprint in api.blueprints:

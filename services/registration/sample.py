@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.registration.logic import create_event, create_session
 from services.registration.models import Event
+from services.registration.programme import create_event, create_session
 
 SLUG = "sdc-brussels"
 TIMEZONE = ZoneInfo("Europe/Brussels")

@@ -1,8 +1,8 @@
 """Server-rendered pages: programme, registration form, manage page, organiser view.
 
-A view reads the form, validates it with the API's schemas, calls logic and renders a
-template (or redirects with 303 after a change). Logic speaks English; every string a
-visitor reads goes through gettext here or in the templates.
+A view reads the form, validates it with the API's schemas, calls the domain modules and
+renders a template (or redirects with 303 after a change). The domain modules speak English;
+every string a visitor reads goes through gettext here or in the templates.
 """
 
 from __future__ import annotations
@@ -39,14 +39,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
 
-from services.registration import logic
-from services.registration.api import (
-    REGISTER_LIMIT,
-    RESEND_LIMIT,
-    manage_token,
-    registration_out,
-    tokens,
-)
+from services.registration import privacy, registrations
+from services.registration.access import REGISTER_LIMIT, RESEND_LIMIT, manage_token, tokens
 from services.registration.extensions import SERVICE, db, organiser_auth
 from services.registration.models import (
     CONFIRMED,
@@ -55,9 +49,12 @@ from services.registration.models import (
     ProgrammeSession,
     Registration,
 )
+from services.registration.programme import get_event, timetable
 from services.registration.schemas import AddSessionIn, RegistrationIn, ResendLinkIn, check_email
+from services.registration.seats import SeatResult, seat_results
 from shared import pages
 from shared.db import utcnow
+from shared.errors import NotFound, RuleError
 from shared.http import csv_response, limiter
 from shared.pages import (
     LANGUAGE_NAMES,
@@ -102,9 +99,8 @@ FIELD_ERRORS = {
 }
 FORM_FIELDS = ("name", "email", "organisation", "city", "country", "role", "language")
 
-# Logic's rule messages (English, with session codes) and their translations; the named
-# groups become the translation's parameters, session codes shown as session titles.
-# Each logic rule (RuleError.code) in the participant's language; params name sessions.
+# Each rule the domain modules raise (RuleError.code) in the participant's language; its
+# params become the translation's parameters, session codes shown as session titles.
 RULE_MESSAGES = {
     "email_taken": _l(
         "This email address is already registered for this event. If it is yours, "
@@ -151,8 +147,8 @@ def not_found(message: str) -> Response:
 
 def event_or_404(slug: str) -> Event:
     try:
-        return logic.get_event(db.session, slug)
-    except logic.NotFound:
+        return get_event(db.session, slug)
+    except NotFound:
         abort(not_found(_("There is no event at this address.")))
 
 
@@ -178,8 +174,8 @@ def closed_notice(event: Event) -> str | None:
     return None
 
 
-def explain(rule: logic.RuleError, event: Event) -> str:
-    """A logic rule's message in the page's language, with session titles instead of codes."""
+def explain(rule: RuleError, event: Event) -> str:
+    """A rule's message in the page's language, with session titles instead of codes."""
     template = RULE_MESSAGES.get(rule.code)
     if template is None:
         return rule.message
@@ -258,7 +254,7 @@ def availability(session: ProgrammeSession, waiting: int) -> str:
 def session_rows(event: Event) -> list[SessionRow]:
     zone, language, now = ZoneInfo(event.timezone), current_language(), utcnow()
     rows = []
-    for session, waiting in logic.programme(db.session, event):
+    for session, waiting in timetable(db.session, event):
         starts, ends = session.starts_at.astimezone(zone), session.ends_at.astimezone(zone)
         rows.append(
             SessionRow(
@@ -348,8 +344,8 @@ def register(slug: str) -> Any:
         }
         return register_page(event, request.form, errors, 422)
     try:
-        registration, _seats = logic.register(db.session, event, data)
-    except logic.RuleError as rule:
+        registration, _seats = registrations.register(db.session, event, data)
+    except RuleError as rule:
         db.session.rollback()
         errors = {rule.field or "_form": explain(rule, event)}
         return register_page(event, request.form, errors, rule.status)
@@ -371,7 +367,7 @@ def resend_link(slug: str) -> Any:
         context["error"] = str(FIELD_ERRORS["email"])
         return page("resend_link.html", 422, sent=False, **context)
     # Same answer whether the address is known or not: the page must not reveal who registered.
-    logic.request_link(db.session, event, check_email(email))
+    registrations.request_link(db.session, event, check_email(email))
     db.session.commit()
     return page("resend_link.html", sent=True, **context)
 
@@ -384,8 +380,10 @@ def find_participant(token: str) -> Registration | None:
     if claim is None:
         return None
     try:
-        return logic.find_registration(db.session, claim.registration_id, claim.token_version)
-    except logic.NotFound:
+        return registrations.find_registration(
+            db.session, claim.registration_id, claim.token_version
+        )
+    except NotFound:
         return None
 
 
@@ -414,7 +412,7 @@ def manage_page(registration: Registration, status: int = 200, error: str | None
     token = manage_token(registration)
     rows = session_rows(event)
     by_code = {row.code: row for row in rows}
-    seats = [(by_code[r.code], r) for r in logic.seat_results(db.session, registration.seats)]
+    seats = [(by_code[r.code], r) for r in seat_results(db.session, registration.seats)]
     held = {seat.session_id for seat in registration.seats}
     return page(
         "manage.html",
@@ -459,10 +457,10 @@ def manage(token: str) -> Any:
 def change(
     registration: Registration, action: Callable[[], Any], done: Callable[[Any], str]
 ) -> Any:
-    """Run one logic call for the manage page: commit and redirect, or show the rule broken."""
+    """Run one domain call for the manage page: commit and redirect, or show the rule broken."""
     try:
         result = action()
-    except logic.RuleError as rule:
+    except RuleError as rule:
         return manage_error(registration, explain(rule, registration.event), rule.status)
     except IntegrityError:  # the same change sent twice at once (a double click)
         message = _(
@@ -485,12 +483,12 @@ def drop(token: str, code: str) -> Any:
     title = session_title(registration, code)
     return change(
         registration,
-        lambda: logic.drop_session(db.session, registration, code),
+        lambda: registrations.drop_session(db.session, registration, code),
         lambda _result: _("You have left “%(session)s”.", session=title),
     )
 
 
-def added_message(seat: logic.SeatResult, title: str) -> str:
+def added_message(seat: SeatResult, title: str) -> str:
     if seat.status == CONFIRMED:
         return _("You have a place in “%(session)s”.", session=title)
     return _(
@@ -510,7 +508,7 @@ def add(token: str) -> Any:
     title = session_title(registration, code)
     return change(
         registration,
-        lambda: logic.add_session(db.session, registration, code),
+        lambda: registrations.add_session(db.session, registration, code),
         lambda seat: added_message(seat, title),
     )
 
@@ -523,7 +521,7 @@ def cancel(token: str) -> Any:
         return manage_error(registration, message, 422)
     return change(
         registration,
-        lambda: logic.cancel(db.session, registration),
+        lambda: registrations.cancel(db.session, registration),
         lambda _released: _("Your registration is cancelled and your places are released."),
     )
 
@@ -531,7 +529,7 @@ def cancel(token: str) -> Any:
 @bp.get("/manage/<token>/export")
 def export(token: str) -> Any:
     registration = participant_or_404()
-    body = logic.export_everywhere(db.session, registration)
+    body = privacy.export_everywhere(db.session, registration)
     db.session.commit()
     return Response(
         json.dumps(body, ensure_ascii=False, indent=2),
@@ -552,7 +550,7 @@ def erase(token: str) -> Any:
             registration, _("Tick the box to confirm the erasure of your data."), 422
         )
     slug = registration.event.slug
-    logic.erase(db.session, registration)
+    privacy.erase(db.session, registration)
     db.session.commit()
     flash(_("Your data has been erased. Your personal link no longer works."), "success")
     return redirect(url_for("web.programme", slug=slug), 303)
@@ -585,9 +583,9 @@ def fill_percent(session: ProgrammeSession) -> int:
 @organiser_required
 def organiser_event(slug: str) -> Any:
     event = event_or_404(slug)
-    registrations = logic.registrations_for(db.session, event)
+    people = registrations.registrations_for(db.session, event)
     waiting: dict[int, list[tuple[int, Registration]]] = defaultdict(list)
-    for registration in registrations:
+    for registration in people:
         for seat in registration.seats:
             if seat.status == WAITLISTED:
                 waiting[seat.session_id].append((seat.waitlist_seq or 0, registration))
@@ -604,8 +602,8 @@ def organiser_event(slug: str) -> Any:
         event=event,
         title=event_title(event),
         sessions=sessions,
-        active=sum(r.status == "active" for r in registrations),
-        cancelled=sum(r.status == "cancelled" for r in registrations),
+        active=sum(r.status == "active" for r in people),
+        cancelled=sum(r.status == "cancelled" for r in people),
     )
 
 
@@ -617,5 +615,5 @@ def _first(pair: tuple[int, Any]) -> int:
 @organiser_required
 def organiser_csv(slug: str) -> Any:
     event = event_or_404(slug)
-    rows = [registration_out(r) for r in logic.registrations_for(db.session, event)]
-    return csv_response(logic.csv_rows(rows), logic.CSV_COLUMNS, f"{slug}-registrations.csv")
+    rows = registrations.csv_rows(registrations.registration_rows(db.session, event))
+    return csv_response(rows, registrations.CSV_COLUMNS, f"{slug}-registrations.csv")

@@ -33,7 +33,7 @@ import pytest
 import yaml  # PyYAML: a dev requirement (requirements-dev.txt)
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 README = ROOT / "README.md"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -245,7 +245,7 @@ def test_docker_compose_refuses_to_start_without_the_secrets(missing: str, tmp_p
 
 def test_readme_architecture_services_are_in_compose(services: dict[str, dict[str, Any]]) -> None:
     convention = (
-        "see the top of tests/test_compose.py: a '## Architecture' section with a table column "
+        "see the top of tests/tools/test_compose.py: a '## Architecture' section with a table column "
         "headed '... compose ...' (or list items 'Compose services: ...') naming the compose "
         "services in backticks, e.g. `registration-web`"
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from tools import bench
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow

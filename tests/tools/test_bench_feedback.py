@@ -18,7 +18,7 @@ from tools import bench_feedback
 
 from tools.bench_feedback import Stored, Submission
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CODES = ["B001", "B002", "B003"]
 THEMES = {"B001": [1, 2], "B002": [3], "B003": [4, 5, 6]}
 

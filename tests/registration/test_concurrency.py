@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from services.registration import logic
+from services.registration import seats
 from services.registration.extensions import db
 from services.registration.models import ProgrammeSession, Seat
 
@@ -137,7 +137,7 @@ def test_control_the_race_catches_a_naive_check_then_write(
     # PostgreSQL's READ COMMITTED shows the lost updates the atomic UPDATE prevents.
     event = make_event()
     make_session(event["slug"], code="FV1", capacity=SEATS)
-    monkeypatch.setattr(logic, "_try_take_seat", naive_take_seat)
+    monkeypatch.setattr(seats, "_try_take_seat", naive_take_seat)
     responses = rush(app, event["slug"], ["FV1"])
     confirmed = sum(r.get_json()["sessions"][0]["status"] == "confirmed" for r in responses)
     assert confirmed > SEATS, "the naive claim should oversell; the race test would catch it"
