@@ -60,6 +60,16 @@ def _database_url(raw: str) -> str:
     return _url("sqlite", "postgresql")(raw)
 
 
+def _positive_number(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"must be a positive number, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"must be a positive number, got {raw!r}")
+    return value
+
+
 def _text(raw: str) -> str:
     if not raw.strip():
         raise ValueError("must not be empty")
@@ -99,6 +109,13 @@ class Settings:
     rate_limits_enabled: bool = True
     feedback_invite_delay_seconds: int = 600
     max_request_bytes: int = 64 * 1024
+    # The notifier's email delivery: retry back-off, SMTP time-out, the local mail catcher.
+    notifier_retry_base_seconds: float = 30.0
+    notifier_retry_max_seconds: float = 3600.0
+    notifier_give_up_seconds: float = 12 * 3600.0
+    notifier_smtp_timeout_seconds: float = 20.0
+    notifier_mailcatcher_host: str = "127.0.0.1"
+    notifier_mailcatcher_port: int = 1025
 
     @property
     def redis_is_embedded(self) -> bool:
@@ -130,6 +147,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "rate_limits_enabled": _bool,
     "feedback_invite_delay_seconds": _int_in(0, 30 * 24 * 3600),
     "max_request_bytes": _int_in(1024, 100 * 1024 * 1024),
+    "notifier_retry_base_seconds": _positive_number,
+    "notifier_retry_max_seconds": _positive_number,
+    "notifier_give_up_seconds": _positive_number,
+    "notifier_smtp_timeout_seconds": _positive_number,
+    "notifier_mailcatcher_host": _text,
+    "notifier_mailcatcher_port": _int_in(1, 65535),
 }
 
 

@@ -31,6 +31,12 @@ BAD_VALUES = {
     "FEEDBACK_INVITE_DELAY_SECONDS": "-5",
     "SMTP_PORT": "smtp",
     "BIND_HOST": "   ",
+    "NOTIFIER_RETRY_BASE_SECONDS": "soon",
+    "NOTIFIER_RETRY_MAX_SECONDS": "-1",
+    "NOTIFIER_GIVE_UP_SECONDS": "0",
+    "NOTIFIER_SMTP_TIMEOUT_SECONDS": "fast",
+    "NOTIFIER_MAILCATCHER_HOST": "  ",
+    "NOTIFIER_MAILCATCHER_PORT": "0",
 }
 
 
@@ -57,6 +63,16 @@ def test_defaults_match_the_contract():
     assert settings.max_request_bytes == 64 * 1024
     assert settings.registration_database_url.startswith("sqlite:///")
     assert settings.redis_is_embedded
+    assert (
+        settings.notifier_retry_base_seconds,
+        settings.notifier_retry_max_seconds,
+        settings.notifier_give_up_seconds,
+        settings.notifier_smtp_timeout_seconds,
+    ) == (30, 3600, 43200, 20)
+    assert (settings.notifier_mailcatcher_host, settings.notifier_mailcatcher_port) == (
+        "127.0.0.1",
+        1025,
+    )
 
 
 def test_good_values_are_parsed():
@@ -71,6 +87,10 @@ def test_good_values_are_parsed():
             "SMTP_STARTTLS": "yes",
             "FEEDBACK_INVITE_DELAY_SECONDS": "0",
             "SMTP_HOST": "",  # empty means unset
+            "NOTIFIER_RETRY_BASE_SECONDS": "0.5",
+            "NOTIFIER_GIVE_UP_SECONDS": "600",
+            "NOTIFIER_MAILCATCHER_HOST": "mailcatcher",
+            "NOTIFIER_MAILCATCHER_PORT": "2525",
         }
     )
     assert settings.registration_port == 9001
@@ -80,6 +100,11 @@ def test_good_values_are_parsed():
     assert settings.smtp_host is None
     assert settings.feedback_invite_delay_seconds == 0
     assert not settings.redis_is_embedded
+    assert (settings.notifier_retry_base_seconds, settings.notifier_give_up_seconds) == (0.5, 600)
+    assert (settings.notifier_mailcatcher_host, settings.notifier_mailcatcher_port) == (
+        "mailcatcher",
+        2525,
+    )
 
 
 @pytest.mark.parametrize("value", ["TRUE", " true ", "1", "on", "Yes"])

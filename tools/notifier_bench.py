@@ -28,7 +28,7 @@ from aiosmtpd.controller import Controller
 
 from shared import contracts
 from shared.config import ROOT, Settings
-from shared.contracts import Queues, TaskNames
+from shared.contracts import OwnTasks, Queues, TaskNames
 from shared.db import new_id, utcnow
 
 BENCH_REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -133,7 +133,7 @@ def run_bench(
     """Measure and return the figures (also printed): rates in emails/s, times in seconds."""
     import redis
 
-    from services.notifier import logic
+    from services.notifier import messages
     from services.notifier.app import create_app
     from services.notifier.extensions import db
     from services.notifier.models import Message
@@ -175,7 +175,7 @@ def run_bench(
         # The same emails for both: rendered and stored once, as the worker would find them.
         with app.app_context(), db.transaction() as session:
             ids = [
-                logic.handle_event(
+                messages.handle_event(
                     session,
                     TaskNames.REGISTERED,
                     contracts.load(TaskNames.REGISTERED, _registered(i, event, visit)),
@@ -201,7 +201,7 @@ def run_bench(
             started = time.monotonic()
             for message_id in ids:
                 sender.send_task(
-                    "notifier.deliver", kwargs={"message_id": message_id}, queue=Queues.NOTIFIER
+                    OwnTasks.DELIVER, kwargs={"message_id": message_id}, queue=Queues.NOTIFIER
                 )
             last = sink.wait_for(base + n, timeout=300)
             figures["worker_per_second"] = n / (last - started)

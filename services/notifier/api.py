@@ -9,10 +9,10 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from services.notifier import logic
+from services.notifier import delivery, messages
 from services.notifier.extensions import db, organiser_auth
 from services.notifier.schemas import MessageListArgs, MessageOut
-from shared.http import error, run_rules
+from shared.http import run_rules
 
 messages_bp = Blueprint(
     "messages", __name__, url_prefix="/api/v1/messages", description="The delivery log"
@@ -20,15 +20,6 @@ messages_bp = Blueprint(
 blueprints = [messages_bp]
 ORGANISER: list[dict[str, list[str]]] = [{"organiser": []}]
 run = functools.partial(run_rules, db)
-
-
-def get_message(message_id: str) -> Any:
-    from services.notifier.models import Message
-
-    row = db.session.get(Message, message_id)
-    if row is None:
-        error(404, "No such message.")
-    return row
 
 
 @messages_bp.route("")
@@ -42,7 +33,7 @@ class Messages(MethodView):
 
         `page` and `per_page` page through it; `X-Total-Count` gives the number of matches.
         """
-        rows, total = logic.list_messages(db.session, **args)
+        rows, total = messages.list_messages(db.session, **args)
         return rows, 200, {"X-Total-Count": str(total)}
 
 
@@ -53,7 +44,7 @@ class MessageDetail(MethodView):
     @messages_bp.doc(security=ORGANISER)
     def get(self, message_id: str) -> Any:
         """One message of the delivery log."""
-        return get_message(message_id)
+        return run(messages.get_message, db.session, message_id)
 
 
 @messages_bp.route("/<message_id>/resend")
@@ -63,9 +54,7 @@ class Resend(MethodView):
     @messages_bp.doc(security=ORGANISER)
     def post(self, message_id: str) -> Any:
         """Send a failed message again (409 unless it is failed)."""
-        from services.notifier.tasks import enqueue
-
-        row = run(logic.resend, db.session, message_id)
+        row = run(messages.resend, db.session, message_id)
         db.session.commit()
-        enqueue(current_app.extensions["celery"], [row.id])
+        delivery.enqueue(current_app.extensions["celery"], [row.id])
         return row

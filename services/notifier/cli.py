@@ -14,13 +14,15 @@ import structlog
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from services.notifier import delivery
 from services.notifier.extensions import SERVICE, db
-from services.notifier.mailer import MAILCATCHER_HOST
 from services.notifier.models import OrganiserToken, Outbox
 from shared.service import migrate_command, organiser_commands, relay_command
 
 log = structlog.get_logger(__name__)
 SWEEP_INTERVAL_SECONDS = 60.0
+# The mail catcher binds to the loopback unless told otherwise (0.0.0.0 in docker-compose).
+CATCHER_BIND_HOST = "127.0.0.1"
 
 
 @click.command("sweep")
@@ -29,13 +31,11 @@ SWEEP_INTERVAL_SECONDS = 60.0
 @click.option("--once", is_flag=True, help="Sweep once and exit.")
 def sweep(interval: float, once: bool) -> None:
     """Queue again the emails whose delivery task was lost (runs forever unless --once)."""
-    from services.notifier.tasks import sweep as sweep_once
-
     celery_app = current_app.extensions["celery"]
     log.info("sweeper.started", interval=interval)
     while True:
         try:
-            count = sweep_once(celery_app)
+            count = delivery.sweep(db, celery_app)
         except Exception as error:  # database or broker briefly away: try again next time
             log.warning("sweep.failed", error=str(error))
             count = 0
@@ -47,13 +47,13 @@ def sweep(interval: float, once: bool) -> None:
 
 @click.command("mailcatcher")
 @with_appcontext
-@click.option("--host", default=MAILCATCHER_HOST, show_default=True, help="Address to bind.")
+@click.option("--host", default=CATCHER_BIND_HOST, show_default=True, help="Address to bind.")
 @click.option("--port", type=int, help="Default: NOTIFIER_MAILCATCHER_PORT, else 1025.")
 def mailcatcher(host: str, port: int | None) -> None:
     """Run the local SMTP mail catcher; what it receives shows on the notifier's pages."""
     from services.notifier.catcher import start
 
-    port = port or int(current_app.config["NOTIFIER_MAILCATCHER_PORT"])
+    port = port or current_app.extensions["settings"].notifier_mailcatcher_port
     # aiosmtpd logs every envelope address at INFO: the log must not keep anyone's address.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller = start(db, host, port)

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from services.notifier.emails import parse_mail_from
 from shared.config import Settings
 
-MAILCATCHER_HOST = "127.0.0.1"
-MAILCATCHER_PORT = 1025
 # Servers drop idle clients after a few minutes (RFC 5321 asks for at least 5); reconnect sooner.
 IDLE_SECONDS = 60.0
 AUTHENTICATION_REQUIRED = 530
@@ -56,14 +54,11 @@ class SmtpConfig:
     mail_from: str = "Agora <no-reply@localhost>"
 
     @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        timeout: float,
-        catcher: tuple[str, int] = (MAILCATCHER_HOST, MAILCATCHER_PORT),
-    ) -> SmtpConfig:
+    def from_settings(cls, settings: Settings) -> SmtpConfig:
+        """The SMTP server of the settings; the local mail catcher when SMTP_HOST is unset."""
+        timeout = settings.notifier_smtp_timeout_seconds
         if settings.smtp_host is None:
-            host, port = catcher
+            host, port = settings.notifier_mailcatcher_host, settings.notifier_mailcatcher_port
             return cls(host, port, timeout=timeout, mail_from=settings.mail_from)
         return cls(
             host=settings.smtp_host,

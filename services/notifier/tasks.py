@@ -1,33 +1,30 @@
-"""Tasks the notifier worker consumes (queue `notifier`): thin wrappers over logic.
+"""Tasks the notifier worker consumes (queue `notifier`): thin wrappers over messages and
+delivery.
 
 Each registration event becomes a delivery-log row in the transaction that records the
 event as processed; its `notifier.deliver` task is queued after that commit. Should queuing
-fail (or the worker die in between), the sweeper finds the row still queued and queues it.
+fail (or the worker die in between), the sweep finds the row still queued and queues it.
+
+The tasks are registered on the notifier's Celery app only (`register_tasks`, called by
+`create_app`), never as shared tasks: the feedback service consumes some of the same
+contract names, and a shared task would be registered on every Celery app of a process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
-from celery import Celery, Task, shared_task
+from celery import Celery, Task
 from celery.signals import worker_process_init, worker_ready
 from flask import current_app
-from sqlalchemy.orm import Session
 
-from services.notifier import delivery, logic
+from services.notifier import delivery, messages
 from services.notifier.extensions import db
-from services.notifier.models import RETRYING, ProcessedEvent
-from shared import contracts
-from shared.celery_app import VISIBILITY_TIMEOUT_SECONDS
-from shared.consumer import handle_once
-from shared.contracts import Queues, TaskNames
-from shared.db import new_id
+from shared.contracts import OwnTasks, TaskNames
 
 log = structlog.get_logger(__name__)
 
-DELIVER = "notifier.deliver"
 CONSUMED = (
     TaskNames.REGISTERED,
     TaskNames.SEAT_CONFIRMED,
@@ -40,85 +37,40 @@ CONSUMED = (
     TaskNames.FEEDBACK_INVITATION,
     TaskNames.EXPORT_REQUESTED,
 )
-# A later retry is left to the sweeper: Redis hands a message held past the visibility
-# timeout to another worker, so long countdowns would come back as duplicates.
-COUNTDOWN_LIMIT = VISIBILITY_TIMEOUT_SECONDS - 60
 
 
-def consume(name: str, kwargs: dict[str, Any], task_id: str | None) -> list[str]:
-    """Handle one received event once; return the ids of the emails it queued."""
-    try:
-        contracts.load(name, kwargs)
-    except contracts.ContractError as error:
-        with db.transaction() as session:
-            logic.record_rejected(session, name, task_id or new_id(), kwargs, str(error))
-        log.error("contract.rejected", task=name, task_id=task_id)
-        return []
-    queued: list[str] = []
-    links = current_app.extensions["links"]
-    mail_from = current_app.extensions["mailer"].config.mail_from
+def register_tasks(celery_app: Celery) -> dict[str, Task]:
+    """Define every task of the notifier worker on its Celery app; return them by name."""
+    registered: dict[str, Task] = {}
 
-    def handler(session: Session, message: dict[str, Any]) -> None:
-        queued.extend(logic.handle_event(session, name, message, links, mail_from))
+    def consumer(name: str) -> None:
+        @celery_app.task(name=name, bind=True, shared=False)
+        def consume_event(self: Task, **kwargs: Any) -> None:
+            links = current_app.extensions["links"]
+            mail_from = current_app.extensions["mailer"].config.mail_from
+            queued = messages.consume(db, name, kwargs, self.request.id, links, mail_from)
+            delivery.enqueue(celery_app, queued)
 
-    if not handle_once(db, ProcessedEvent, name, kwargs, handler):
-        return []
-    enqueue(current_app.extensions["celery"], queued)
-    return queued
+        registered[name] = consume_event
 
+    for name in CONSUMED:
+        consumer(name)
 
-def enqueue(celery_app: Celery, message_ids: Iterable[str], countdown: float | None = None) -> None:
-    """Queue a delivery per message (after the commit that created them)."""
-    for message_id in message_ids:
-        try:
-            celery_app.send_task(
-                DELIVER,
-                kwargs={"message_id": message_id},
-                queue=Queues.NOTIFIER,
-                countdown=countdown,
-            )
-        except Exception as error:  # the broker is down: the sweeper will queue it later
-            log.warning("message.enqueue_failed", message_id=message_id, error=str(error))
+    @celery_app.task(name=OwnTasks.DELIVER, shared=False)
+    def deliver(message_id: str) -> None:
+        mailer, policy = current_app.extensions["mailer"], current_app.extensions["retry_policy"]
+        outcome = delivery.deliver(db, mailer, policy, message_id)
+        delivery.retry_later(celery_app, message_id, outcome)
 
-
-def _consumer(name: str) -> Task:
-    @shared_task(name=name, bind=True)  # type: ignore[untyped-decorator]
-    def consume_event(self: Task, **kwargs: Any) -> None:
-        consume(name, kwargs, self.request.id)
-
-    return consume_event
-
-
-consumers: dict[str, Callable[..., Any]] = {name: _consumer(name) for name in CONSUMED}
-
-
-@shared_task(name=DELIVER)  # type: ignore[untyped-decorator]
-def deliver(message_id: str) -> None:
-    outcome = delivery.deliver(
-        db,
-        current_app.extensions["mailer"],
-        current_app.extensions["retry_policy"],
-        message_id,
-    )
-    if outcome and outcome.status == RETRYING and outcome.retry_in is not None:
-        if outcome.retry_in <= COUNTDOWN_LIMIT:
-            enqueue(current_app.extensions["celery"], [message_id], countdown=outcome.retry_in)
-
-
-def sweep(celery_app: Celery) -> int:
-    """Queue again the messages whose task was lost; return how many."""
-    ids = delivery.sweep(db)
-    enqueue(celery_app, ids)
-    if ids:
-        log.info("sweep.requeued", messages=len(ids))
-    return len(ids)
+    registered[OwnTasks.DELIVER] = deliver
+    return registered
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def _sweep_at_start(sender: Any = None, **_kwargs: Any) -> None:
     # A worker that crashed after a commit but before queuing: pick its messages up now.
     try:
-        sweep(sender.app)
+        delivery.sweep(db, sender.app)
     except Exception as error:
         log.warning("sweep.failed", error=str(error))
 

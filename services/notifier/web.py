@@ -27,12 +27,14 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 
-from services.notifier import catcher, logic
+from services.notifier import catcher, delivery
+from services.notifier import messages as delivery_log
 from services.notifier.emails import TEMPLATES
 from services.notifier.extensions import SERVICE, db, organiser_auth
 from services.notifier.models import FAILED, STATUSES, CaughtMessage, Message
 from services.notifier.schemas import MessageListArgs
 from shared import pages
+from shared.errors import NotFound, RuleError
 from shared.pages import (
     choose_language,
 )
@@ -130,7 +132,7 @@ def log_filters() -> dict[str, Any]:
 @organiser_required
 def messages() -> Any:
     filters = log_filters()
-    rows, total = logic.list_messages(db.session, **filters)
+    rows, total = delivery_log.list_messages(db.session, **filters)
     pages = max(1, -(-total // PER_PAGE))
     query = {k: v for k, v in filters.items() if k not in ("page", "per_page")}
     return page(
@@ -143,7 +145,7 @@ def messages() -> Any:
         query=query,
         statuses=STATUSES,
         templates=TEMPLATES,
-        counts=logic.status_counts(db.session),
+        counts=delivery_log.status_counts(db.session),
     )
 
 
@@ -170,18 +172,16 @@ def message(message_id: str) -> Any:
 @bp.post("/messages/<message_id>/resend")
 @organiser_required
 def resend(message_id: str) -> Any:
-    from services.notifier.tasks import enqueue
-
     try:
-        row = logic.resend(db.session, message_id)
-    except logic.NotFound:
+        row = delivery_log.resend(db.session, message_id)
+    except NotFound:
         abort(404)
-    except logic.RuleError:
+    except RuleError:
         db.session.rollback()
         flash(_("Only a failed message with a recipient can be sent again."), "error")
         return redirect(url_for("web.message", message_id=message_id), 303)
     db.session.commit()
-    enqueue(current_app.extensions["celery"], [row.id])
+    delivery.enqueue(current_app.extensions["celery"], [row.id])
     flash(_("The message is queued to be sent again."), "success")
     return redirect(url_for("web.message", message_id=message_id), 303)
 

@@ -29,10 +29,10 @@ from tests.conftest import empty_tables, free_port, migrated_database, port_open
 
 # Short delays so a retry happens within a test; the shape of the policy is the real one.
 FAST_RETRIES = {
-    "NOTIFIER_RETRY_BASE_SECONDS": 0.2,
-    "NOTIFIER_RETRY_MAX_SECONDS": 1.0,
-    "NOTIFIER_GIVE_UP_SECONDS": 3600.0,
-    "NOTIFIER_SMTP_TIMEOUT_SECONDS": 5.0,
+    "notifier_retry_base_seconds": 0.2,
+    "notifier_retry_max_seconds": 1.0,
+    "notifier_give_up_seconds": 3600.0,
+    "notifier_smtp_timeout_seconds": 5.0,
 }
 FEEDBACK_URL = "http://feedback.test"
 
@@ -174,9 +174,8 @@ def notifier_app(notifier_settings: Settings, broker: redis_lib.Redis) -> Iterat
     app = create_app(
         {
             "TESTING": True,
-            "SETTINGS": notifier_settings,
+            "SETTINGS": dataclasses.replace(notifier_settings, **FAST_RETRIES),
             "WTF_CSRF_ENABLED": False,
-            **FAST_RETRIES,
         }
     )
     yield app
@@ -191,10 +190,9 @@ def notifier_client(notifier_app: Any) -> Any:
 @pytest.fixture
 def run_task(notifier_app: Any) -> Callable[..., Any]:
     """Run one of the notifier's tasks in this process, as the worker would."""
-    import services.notifier.tasks  # noqa: F401  (the worker imports them at start too)
 
     def run(name: str, **kwargs: Any) -> Any:
-        return notifier_app.extensions["celery"].tasks[name](**kwargs)
+        return notifier_app.extensions["tasks"][name](**kwargs)
 
     return run
 

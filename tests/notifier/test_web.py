@@ -21,9 +21,8 @@ from sqlalchemy import select, update
 from services.notifier import catcher
 from services.notifier.extensions import db
 from services.notifier.models import FAILED, CaughtMessage, Message
-from services.notifier.tasks import DELIVER
 from shared.config import ROOT
-from shared.contracts import TaskNames
+from shared.contracts import OwnTasks, TaskNames
 from tests.conftest import ORGANISER_TOKEN, SECRET_KEY, free_port, port_open
 from tests.notifier.conftest import FAST_RETRIES
 
@@ -91,7 +90,7 @@ def test_a_failed_message_can_be_sent_again_from_its_page(
     response = notifier_client.post(f"/messages/{message_id}/resend")
     assert response.status_code == 303
     assert "The message is queued to be sent again." in body(notifier_client.get(response.location))
-    run_task(DELIVER, message_id=message_id)
+    run_task(OwnTasks.DELIVER, message_id=message_id)
     assert len(smtp.wait_for(1)) == 1
 
 
@@ -127,26 +126,20 @@ def catching_app(notifier_settings: Any, catcher_port: int) -> Iterator[Any]:
     """The notifier with SMTP_HOST unset: its mail goes to the local mail catcher."""
     from services.notifier.app import create_app
 
-    settings = dataclasses.replace(notifier_settings, smtp_host=None)
-    app = create_app(
-        {
-            "TESTING": True,
-            "SETTINGS": settings,
-            "WTF_CSRF_ENABLED": False,
-            "NOTIFIER_MAILCATCHER_PORT": catcher_port,
-            **FAST_RETRIES,
-        }
+    settings = dataclasses.replace(
+        notifier_settings, smtp_host=None, notifier_mailcatcher_port=catcher_port, **FAST_RETRIES
     )
+    app = create_app({"TESTING": True, "SETTINGS": settings, "WTF_CSRF_ENABLED": False})
     yield app
     app.extensions["mailer"].close()
 
 
 def test_without_smtp_host_emails_are_caught_and_shown_on_the_notifier_pages(catching_app, ana):
-    tasks = catching_app.extensions["celery"].tasks
+    tasks = catching_app.extensions["tasks"]
     tasks[TaskNames.REGISTERED](**ana.registered())
     with catching_app.app_context():
         message_id = db.session.scalar(select(Message.id))
-    tasks[DELIVER](message_id=message_id)
+    tasks[OwnTasks.DELIVER](message_id=message_id)
     client = catching_app.test_client()
     sign_in(client)
 

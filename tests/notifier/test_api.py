@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -11,8 +10,7 @@ from sqlalchemy import select
 from services.notifier.app import create_app
 from services.notifier.extensions import db
 from services.notifier.models import Message
-from services.notifier.tasks import DELIVER
-from shared.contracts import TaskNames
+from shared.contracts import OwnTasks, TaskNames
 from tests.conftest import bearer
 from tests.notifier.conftest import Messages, queued
 
@@ -21,7 +19,7 @@ def deliver_all(app: Any, run_task: Any) -> None:
     with app.app_context():
         ids = db.session.scalars(select(Message.id)).all()
     for message_id in ids:
-        run_task(DELIVER, message_id=message_id)
+        run_task(OwnTasks.DELIVER, message_id=message_id)
 
 
 def test_the_delivery_log_needs_an_organiser(notifier_client, organiser):
@@ -111,7 +109,7 @@ def test_an_organiser_resends_a_failed_message_and_it_arrives(
     assert response.status_code == 202
     assert response.get_json()["status"] == "queued"
     assert [m["kwargs"] for m in queued(broker, "notifier")] == [{"message_id": message_id}]
-    run_task(DELIVER, message_id=message_id)
+    run_task(OwnTasks.DELIVER, message_id=message_id)
     assert len(smtp.wait_for(1)) == 1
     again = notifier_client.post(f"/api/v1/messages/{message_id}/resend", headers=organiser)
     assert again.status_code == 409
@@ -133,10 +131,13 @@ def test_health_and_openapi(notifier_client):
 def test_the_notifiers_own_settings_come_from_the_environment_and_are_checked(
     notifier_settings, monkeypatch, broker
 ):
-    settings = dataclasses.replace(notifier_settings, smtp_host=None)
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", notifier_settings.notifier_database_url)
+    monkeypatch.setenv("REDIS_URL", notifier_settings.redis_url)
+    monkeypatch.setenv("SECRET_KEY", notifier_settings.secret_key)
+    monkeypatch.delenv("SMTP_HOST", raising=False)
     monkeypatch.setenv("NOTIFIER_MAILCATCHER_HOST", "mailcatcher")
     monkeypatch.setenv("NOTIFIER_RETRY_BASE_SECONDS", "5")
-    app = create_app({"SETTINGS": settings})
+    app = create_app()
     assert (app.extensions["mailer"].config.host, app.extensions["mailer"].config.port) == (
         "mailcatcher",
         1025,
@@ -144,4 +145,4 @@ def test_the_notifiers_own_settings_come_from_the_environment_and_are_checked(
     assert app.extensions["retry_policy"].base_seconds == 5.0
     monkeypatch.setenv("NOTIFIER_RETRY_BASE_SECONDS", "soon")
     with pytest.raises(SystemExit, match="NOTIFIER_RETRY_BASE_SECONDS: must be a positive number"):
-        create_app({"SETTINGS": settings})
+        create_app()

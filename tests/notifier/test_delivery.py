@@ -11,7 +11,7 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import select, update
 
-from services.notifier import delivery, logic
+from services.notifier import delivery, messages
 from services.notifier.emails import message_id
 from services.notifier.extensions import db
 from services.notifier.mailer import Mailer
@@ -25,10 +25,10 @@ from services.notifier.models import (
     Outbox,
     Recipient,
 )
-from services.notifier.tasks import DELIVER
 from shared import contracts
-from shared.contracts import Queues, TaskNames
+from shared.contracts import OwnTasks, Queues, TaskNames
 from shared.db import utcnow
+from shared.errors import RuleError
 from tests.notifier.conftest import Messages, Received, all_text, queued
 
 
@@ -45,7 +45,9 @@ def one_row(app: Any) -> Message:
 def queued_deliveries(broker: Any) -> list[str]:
     """The message ids of the `notifier.deliver` tasks waiting in Redis."""
     return [
-        m["kwargs"]["message_id"] for m in queued(broker, Queues.NOTIFIER) if m["task"] == DELIVER
+        m["kwargs"]["message_id"]
+        for m in queued(broker, Queues.NOTIFIER)
+        if m["task"] == OwnTasks.DELIVER
     ]
 
 
@@ -69,7 +71,7 @@ def test_a_registration_queues_its_confirmation_then_one_delivery_sends_it(
     )
     assert queued_deliveries(broker) == [row.id]  # queued once the event was committed
 
-    run_task(DELIVER, message_id=row.id)
+    run_task(OwnTasks.DELIVER, message_id=row.id)
     (received,) = smtp.received
     assert received.rcpt_tos == [ana.email]
     email = received.message
@@ -94,8 +96,8 @@ def test_the_same_event_twice_makes_one_message_and_a_second_delivery_sends_noth
     run_task(TaskNames.REGISTERED, **message)
     run_task(TaskNames.REGISTERED, **message)  # delivered twice by the broker
     row = one_row(notifier_app)
-    run_task(DELIVER, message_id=row.id)
-    run_task(DELIVER, message_id=row.id)
+    run_task(OwnTasks.DELIVER, message_id=row.id)
+    run_task(OwnTasks.DELIVER, message_id=row.id)
     assert len(smtp.received) == 1
     assert one_row(notifier_app).attempts == 1
 
@@ -130,7 +132,7 @@ def test_smtp_down_the_message_is_retrying_then_delivered_once_the_server_is_bac
     run_task(TaskNames.REGISTERED, **ana.registered())
     row = one_row(notifier_app)
     smtp.stop()
-    run_task(DELIVER, message_id=row.id)
+    run_task(OwnTasks.DELIVER, message_id=row.id)
     retrying = one_row(notifier_app)
     assert (retrying.status, retrying.attempts) == (RETRYING, 1)
     assert "ConnectionRefused" in (retrying.last_error or "")
@@ -139,7 +141,7 @@ def test_smtp_down_the_message_is_retrying_then_delivered_once_the_server_is_bac
 
     smtp.start()
     wait_until(lambda: one_row(notifier_app).next_attempt_at <= utcnow())
-    run_task(DELIVER, message_id=row.id)
+    run_task(OwnTasks.DELIVER, message_id=row.id)
     assert len(smtp.wait_for(1)) == 1
     delivered = one_row(notifier_app)
     assert (delivered.status, delivered.attempts) == (SENT, 2)
@@ -148,7 +150,7 @@ def test_smtp_down_the_message_is_retrying_then_delivered_once_the_server_is_bac
 def test_a_4xx_reply_is_temporary(notifier_app, run_task, smtp, ana):
     run_task(TaskNames.REGISTERED, **ana.registered())
     smtp.mode = "defer"
-    run_task(DELIVER, message_id=one_row(notifier_app).id)
+    run_task(OwnTasks.DELIVER, message_id=one_row(notifier_app).id)
     row = one_row(notifier_app)
     assert row.status == RETRYING
     assert "451" in row.last_error
@@ -160,19 +162,19 @@ def test_a_recipient_refused_with_550_is_failed_and_never_retried(
     run_task(TaskNames.REGISTERED, **ana.registered())
     row = one_row(notifier_app)
     smtp.mode = "refuse"
-    run_task(DELIVER, message_id=row.id)
+    run_task(OwnTasks.DELIVER, message_id=row.id)
     failed = one_row(notifier_app)
     assert (failed.status, failed.attempts) == (FAILED, 1)
     assert "550" in failed.last_error
     assert ana.email not in failed.last_error  # the server quoted it; we keep it out
     assert queued_deliveries(broker) == [row.id]  # no retry was queued
     smtp.mode = "accept"
-    run_task(DELIVER, message_id=row.id)
+    run_task(OwnTasks.DELIVER, message_id=row.id)
     assert smtp.received == [] and one_row(notifier_app).attempts == 1
 
 
 def test_backoff_doubles_with_jitter_up_to_its_cap():
-    policy = logic.RetryPolicy(base_seconds=30, max_seconds=3600)
+    policy = delivery.RetryPolicy(base_seconds=30, max_seconds=3600)
     assert [policy.delay(n, lambda: 1.0) for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
     assert [policy.delay(n, lambda: 0.0) for n in (1, 2, 3)] == [15, 30, 60]
     assert policy.delay(50, lambda: 1.0) == 3600
@@ -183,40 +185,40 @@ def test_a_message_failing_for_longer_than_the_retry_window_is_given_up(
 ):
     run_task(TaskNames.REGISTERED, **ana.registered())
     row = one_row(notifier_app)
-    policy = logic.RetryPolicy(give_up_seconds=12 * 3600)
+    policy = delivery.RetryPolicy(give_up_seconds=12 * 3600)
     start = utcnow()
     with db.transaction() as session:
-        assert logic.claim(session, row.id, policy, start) is not None
-        outcome = logic.record_failure(session, row.id, "timeout", False, policy, start)
+        assert delivery.claim(session, row.id, policy, start) is not None
+        outcome = delivery.record_failure(session, row.id, "timeout", False, policy, start)
     assert outcome.status == RETRYING
     later = start + timedelta(hours=12, seconds=1)
     with db.transaction() as session:
-        assert logic.claim(session, row.id, policy, later) is not None
-        outcome = logic.record_failure(session, row.id, "timeout", False, policy, later)
-    assert outcome == logic.Outcome(FAILED)
+        assert delivery.claim(session, row.id, policy, later) is not None
+        outcome = delivery.record_failure(session, row.id, "timeout", False, policy, later)
+    assert outcome == delivery.Outcome(FAILED)
     assert one_row(notifier_app).last_error == "gave up after 2 attempts: timeout"
 
 
 def test_a_retry_is_not_attempted_before_its_time(notifier_app, run_task, ana):
     run_task(TaskNames.REGISTERED, **ana.registered())
     row = one_row(notifier_app)
-    policy, now = logic.RetryPolicy(base_seconds=60), utcnow()
+    policy, now = delivery.RetryPolicy(base_seconds=60), utcnow()
     with db.transaction() as session:
-        assert logic.claim(session, row.id, policy, now) is not None
-        outcome = logic.record_failure(session, row.id, "timeout", False, policy, now, lambda: 0)
-        assert outcome == logic.Outcome(RETRYING, 30.0)
-        assert logic.claim(session, row.id, policy, now + timedelta(seconds=20)) is None
-        assert logic.claim(session, row.id, policy, now + timedelta(seconds=30)) is not None
+        assert delivery.claim(session, row.id, policy, now) is not None
+        outcome = delivery.record_failure(session, row.id, "timeout", False, policy, now, lambda: 0)
+        assert outcome == delivery.Outcome(RETRYING, 30.0)
+        assert delivery.claim(session, row.id, policy, now + timedelta(seconds=20)) is None
+        assert delivery.claim(session, row.id, policy, now + timedelta(seconds=30)) is not None
 
 
 def test_a_claim_held_by_a_crashed_worker_lapses_after_its_lease(notifier_app, run_task, ana):
     run_task(TaskNames.REGISTERED, **ana.registered())
     row = one_row(notifier_app)
-    policy, now = logic.RetryPolicy(lease_seconds=300), utcnow()
+    policy, now = delivery.RetryPolicy(lease_seconds=300), utcnow()
     with db.transaction() as session:
-        assert logic.claim(session, row.id, policy, now) is not None
-        assert logic.claim(session, row.id, policy, now + timedelta(seconds=10)) is None
-        assert logic.claim(session, row.id, policy, now + timedelta(seconds=301)) is not None
+        assert delivery.claim(session, row.id, policy, now) is not None
+        assert delivery.claim(session, row.id, policy, now + timedelta(seconds=10)) is None
+        assert delivery.claim(session, row.id, policy, now + timedelta(seconds=301)) is not None
 
 
 def test_the_sweeper_queues_a_message_whose_task_was_lost(
@@ -233,7 +235,7 @@ def test_the_sweeper_queues_a_message_whose_task_was_lost(
     assert "1 message(s) queued again" in result.output
     assert queued_deliveries(broker) == [row.id]
     assert runner.invoke(args=["sweep", "--once"]).output.startswith("0 ")  # not twice
-    run_task(DELIVER, message_id=row.id)
+    run_task(OwnTasks.DELIVER, message_id=row.id)
     assert len(smtp.received) == 1
 
 
@@ -250,7 +252,7 @@ def test_every_event_sends_its_email(notifier_app, run_task, smtp, ana):
     ):
         run_task(name, **ana.for_event(name))
     for row in rows(notifier_app):
-        run_task(DELIVER, message_id=row.id)
+        run_task(OwnTasks.DELIVER, message_id=row.id)
     templates = sorted(row.template for row in rows(notifier_app))
     assert templates == sorted(
         [
@@ -295,7 +297,7 @@ def test_the_feedback_invitation_goes_to_the_address_the_registration_events_gav
     run_task(TaskNames.REGISTERED, **ana.registered())
     run_task(TaskNames.FEEDBACK_INVITATION, **ana.feedback_invitation())
     invitation = next(row for row in rows(notifier_app) if row.template == "feedback_invitation")
-    run_task(DELIVER, message_id=invitation.id)
+    run_task(OwnTasks.DELIVER, message_id=invitation.id)
     (received,) = smtp.received
     assert received.rcpt_tos == [ana.email]
     assert "http://feedback.test/rate/" in received.message.get_body(("plain",)).get_content()
@@ -340,12 +342,12 @@ def test_erasure_leaves_no_trace_of_the_address_or_name_and_is_confirmed(
         run_task(TaskNames.REGISTERED, **person.registered())
         run_task(TaskNames.LINK_REQUESTED, **person.link_requested())
     for row in rows(notifier_app):
-        run_task(DELIVER, message_id=row.id)
+        run_task(OwnTasks.DELIVER, message_id=row.id)
     for received in smtp.wait_for(4):  # as the local mail catcher would keep them
         catcher.store(db, received.mail_from, received.rcpt_tos, received.raw)
     smtp.mode = "refuse"
     run_task(TaskNames.REGISTERED, **ana.registered())  # a failed one too, with its error
-    run_task(DELIVER, message_id=rows(notifier_app)[-1].id)
+    run_task(OwnTasks.DELIVER, message_id=rows(notifier_app)[-1].id)
     assert ana.email in all_text(notifier_app)
 
     run_task(TaskNames.ERASED, **ana.erased())
@@ -400,8 +402,8 @@ def test_only_failed_messages_can_be_resent(notifier_app, run_task, ana, status)
     row = one_row(notifier_app)
     with db.transaction() as session:
         session.execute(update(Message).values(status=status))
-    with db.transaction() as session, pytest.raises(logic.RuleError):
-        logic.resend(session, row.id)
+    with db.transaction() as session, pytest.raises(RuleError):
+        messages.resend(session, row.id)
 
 
 def test_events_handled_at_the_same_moment_by_several_workers_are_all_handled(
