@@ -1,19 +1,28 @@
-"""What every service's app factory and CLI share: config, health, organiser tokens, relay."""
+"""What every service's app factory and CLI share: the app with its settings, the parts every
+service binds to it, health, and the organiser-token, migrate and relay commands."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import click
+from celery import Celery, Task
+from flask import Blueprint as FlaskBlueprint
 from flask import Flask, current_app, jsonify
+from flask_babel import Babel
+from flask_smorest import Api, Blueprint
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.auth import hash_token, new_organiser_token
+from shared.celery_app import bind_flask, make_celery
 from shared.config import ROOT, Settings, SettingsError, load_settings
 from shared.db import Database, utcnow
-from shared.http import register_error_handlers
+from shared.http import init_limiter, register_error_handlers
 from shared.logging import configure_logging
 
 
@@ -61,6 +70,47 @@ def create_service_app(
     configure_logging()
     register_error_handlers(app)
     return app, settings
+
+
+@dataclass(frozen=True)
+class ServiceParts:
+    """What a service plugs into its app: blueprints, commands, tasks and how it picks a page's
+    language. `register_tasks` defines the service's tasks on its Celery app (its `tasks.py`)."""
+
+    queue: str
+    api_blueprints: Sequence[Blueprint]
+    pages: FlaskBlueprint
+    locale_selector: Callable[[], str]
+    commands: Callable[[Flask], None]
+    register_tasks: Callable[[Celery], dict[str, Task]]
+
+
+def assemble_app(
+    app: Flask,
+    settings: Settings,
+    service: str,
+    database: Database,
+    csrf: CSRFProtect,
+    babel: Babel,
+    parts: ServiceParts,
+) -> Celery:
+    """Bind the rest of a service to its app: its Celery app and tasks, CSRF (pages only), rate
+    limits, languages, the API and its OpenAPI document, the pages, the commands, `/healthz`."""
+    celery_app = make_celery(service, settings, queues=[parts.queue])
+    app.extensions["tasks"] = parts.register_tasks(celery_app)
+    bind_flask(celery_app, app)
+    app.extensions["celery"] = celery_app
+    csrf.init_app(app)
+    init_limiter(app, settings)
+    babel.init_app(app, locale_selector=parts.locale_selector)
+    smorest = Api(app)
+    for blueprint in parts.api_blueprints:
+        csrf.exempt(blueprint)
+        smorest.register_blueprint(blueprint)
+    app.register_blueprint(parts.pages)
+    parts.commands(app)
+    add_healthz(app, database, service)
+    return celery_app
 
 
 def add_healthz(app: Flask, database: Database, service: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from flask_smorest import Api
 
 from services.notifier import api, cli, tasks, web
 from services.notifier.delivery import RetryPolicy
@@ -14,9 +13,17 @@ from services.notifier.extensions import SERVICE, babel, csrf, db, init_database
 from services.notifier.mailer import Mailer, SmtpConfig
 from services.notifier.models import OrganiserToken
 from shared.auth import ParticipantTokens
-from shared.celery_app import bind_flask, make_celery
 from shared.contracts import Queues
-from shared.service import add_healthz, create_service_app
+from shared.service import ServiceParts, assemble_app, create_service_app
+
+PARTS = ServiceParts(
+    queue=Queues.NOTIFIER,
+    api_blueprints=api.blueprints,
+    pages=web.bp,
+    locale_selector=web.select_locale,
+    commands=cli.init_app,
+    register_tasks=tasks.register_tasks,
+)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -30,18 +37,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     app.extensions["retry_policy"] = RetryPolicy.from_settings(settings)
     app.extensions["mailer"] = Mailer(SmtpConfig.from_settings(settings))
-    celery_app = make_celery(SERVICE, settings, queues=[Queues.NOTIFIER])
-    app.extensions["tasks"] = tasks.register_tasks(celery_app)
-    bind_flask(celery_app, app)
-    app.extensions["celery"] = celery_app
-    csrf.init_app(app)
-
-    babel.init_app(app, locale_selector=web.select_locale)
-    smorest = Api(app)
-    for blueprint in api.blueprints:
-        csrf.exempt(blueprint)
-        smorest.register_blueprint(blueprint)
-    app.register_blueprint(web.bp)
-    cli.init_app(app)
-    add_healthz(app, db, SERVICE)
+    assemble_app(app, settings, SERVICE, db, csrf, babel, PARTS)
     return app
