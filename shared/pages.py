@@ -271,3 +271,17 @@ def add_organiser_sign_in(
 
     bp.add_url_rule(where.rule, where.endpoint, sign_in, methods=["GET", "POST"])
     bp.add_url_rule(where.sign_out_rule, "organiser_sign_out", sign_out, methods=["POST"])
+
+
+def organiser_home_page(
+    service: str, heading: Any, events: list[tuple[Any, str]], event_endpoint: str
+) -> tuple[str, int]:
+    """The organisers' home page of a service: its events (with their titles), each a link."""
+    page = render_template(
+        "agora/organiser_home.html",
+        layout=f"{service}/layout.html",
+        heading=heading,
+        events=events,
+        event_endpoint=event_endpoint,
+    )
+    return page, 200

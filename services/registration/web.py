@@ -8,10 +8,8 @@ every string a visitor reads goes through gettext here or in the templates.
 from __future__ import annotations
 
 import functools
-import gettext as gettext_module
 import itertools
 import json
-import unicodedata
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +17,6 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pycountry
 from flask import (
     Blueprint,
     Response,
@@ -56,6 +53,7 @@ from shared import pages
 from shared.db import utcnow
 from shared.errors import NotFound, RuleError
 from shared.http import csv_response, limiter
+from shared.labels import KIND_LABELS, ROLE_LABELS, countries, country_name
 from shared.pages import (
     LANGUAGE_NAMES,
     choose_language,
@@ -64,26 +62,6 @@ from shared.pages import (
 
 bp = Blueprint("web", __name__, template_folder="templates")
 
-KIND_LABELS = {
-    "plenary": _l("Plenary"),
-    "thematic": _l("Thematic session"),
-    "panel": _l("Panel"),
-    "field_visit": _l("Field visit"),
-}
-ROLE_LABELS = {
-    "elected_official": _l("Elected official"),
-    "local_government": _l("Local government staff"),
-    "magistrate": _l("Magistrate"),
-    "police_security": _l("Police or security professional"),
-    "social_worker": _l("Social worker"),
-    "researcher": _l("Researcher"),
-    "civil_society": _l("Civil society organisation"),
-    "national_government": _l("National government"),
-    "european_institution": _l("European institution"),
-    "private_sector": _l("Private sector"),
-    "journalist": _l("Journalist"),
-    "other": _l("Other"),
-}
 REGISTRATION_STATUS_LABELS = {"active": _l("Active"), "cancelled": _l("Cancelled")}
 # One message per field, in the visitor's language (the schema's own messages are English).
 FIELD_ERRORS = {
@@ -189,35 +167,6 @@ def explain(rule: RuleError, event: Event) -> str:
         else:
             params[key] = titles.get(value, value)
     return str(template) % params if params else str(template)
-
-
-@functools.cache
-def _country_names(language: str) -> list[tuple[str, str]]:
-    try:
-        translate = gettext_module.translation(
-            "iso3166-1", pycountry.LOCALES_DIR, languages=[language]
-        ).gettext
-    except FileNotFoundError:
-        translate = str
-    names = [
-        (c.alpha_2, translate(getattr(c, "common_name", None) or c.name))
-        for c in pycountry.countries
-    ]
-    return sorted(names, key=lambda row: _sort_key(row[1]))
-
-
-def _sort_key(text: str) -> str:
-    # "Égypte" sorts with E, not after Z.
-    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return plain.casefold()
-
-
-def countries() -> list[tuple[str, str]]:
-    return _country_names(current_language())
-
-
-def country_name(code: str) -> str:
-    return dict(countries()).get(code, code)
 
 
 # --- programme rows ------------------------------------------------------------------------------
@@ -565,7 +514,8 @@ organiser_required = pages.organiser_required("web.organiser_home")
 def organiser_home() -> Any:
     """The organisers' home page: every event, each leading to its fill and waiting lists."""
     events = db.session.scalars(select(Event).order_by(Event.starts_on, Event.id)).all()
-    return page("organiser_home.html", events=[(e, event_title(e)) for e in events])
+    titled = [(e, event_title(e)) for e in events]
+    return pages.organiser_home_page(SERVICE, _("Organisers"), titled, "web.organiser_event")
 
 
 pages.add_organiser_sign_in(bp, SERVICE, organiser_auth, pages.SignIn(), home=organiser_home)
