@@ -229,6 +229,11 @@ SUBSCRIBERS: dict[str, tuple[str, ...]] = {
 }
 
 
+def subscribed(queue: str) -> tuple[str, ...]:
+    """The events a queue receives: the tasks its service's worker must consume."""
+    return tuple(name for name, queues in SUBSCRIBERS.items() if queue in queues)
+
+
 @functools.cache
 def _field_names(schema: type[Schema]) -> tuple[str, ...]:
     return tuple(schema().fields)

@@ -21,22 +21,10 @@ from flask import current_app
 
 from services.notifier import delivery, messages
 from services.notifier.extensions import db
-from shared.contracts import OwnTasks, TaskNames
+from shared.contracts import OwnTasks, Queues, subscribed
 
 log = structlog.get_logger(__name__)
 
-CONSUMED = (
-    TaskNames.REGISTERED,
-    TaskNames.SEAT_CONFIRMED,
-    TaskNames.SEAT_WAITLISTED,
-    TaskNames.SEAT_PROMOTED,
-    TaskNames.SEAT_RELEASED,
-    TaskNames.CANCELLED,
-    TaskNames.ERASED,
-    TaskNames.LINK_REQUESTED,
-    TaskNames.FEEDBACK_INVITATION,
-    TaskNames.EXPORT_REQUESTED,
-)
 
 
 def register_tasks(celery_app: Celery) -> dict[str, Task]:
@@ -53,7 +41,7 @@ def register_tasks(celery_app: Celery) -> dict[str, Task]:
 
         registered[name] = consume_event
 
-    for name in CONSUMED:
+    for name in subscribed(Queues.NOTIFIER):
         consumer(name)
 
     @celery_app.task(name=OwnTasks.DELIVER, shared=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from shared import contracts
@@ -57,3 +59,15 @@ def test_sender_refuses_a_message_that_breaks_its_schema():
 def test_erasure_message_carries_no_personal_data():
     fields = set(SCHEMAS[TaskNames.ERASED]().fields)
     assert fields == {"event_id", "occurred_at", "registration_id", "event_slug"}
+
+
+@pytest.mark.parametrize("service", ["registration", "feedback", "notifier"])
+def test_each_worker_consumes_every_event_its_queue_receives(service):
+    from celery import Celery
+
+    tasks = importlib.import_module(f"services.{service}.tasks")
+    registered = tasks.register_tasks(Celery(f"test-{service}"))
+    assert set(contracts.subscribed(service)) <= set(registered)
+    assert set(registered) <= set(vars(contracts.TaskNames).values()) | set(
+        vars(contracts.OwnTasks).values()
+    )
