@@ -4,67 +4,31 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 import shared.outbox
 from shared.config import Settings
-from shared.migrations import upgrade
+from tests.helpers import (
+    IN_CI,
+    ORGANISER_TOKEN,
+    REDIS_URL,
+    SECRET_KEY,
+    empty_tables,
+    free_port,
+    migrated_database,
+    now,
+    port_open,
+    require_postgres,
+)
 
 shared.outbox.FULL_CONTRACT_CHECK = True  # every message a test makes a service write
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-if _XDIST_WORKER.startswith("gw"):  # parallel runs: each worker its own database, own queues
-    REDIS_URL = f"{REDIS_URL.rsplit('/', 1)[0]}/{15 - int(_XDIST_WORKER[2:]) % 8}"
-ORGANISER_TOKEN = "test-organiser-token-0123456789"
-SECRET_KEY = "test-secret-key-0123456789abcdef"
-
-
-def port_open(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def postgres_available() -> bool:
-    url = make_url(POSTGRES_URL)
-    return port_open(url.host or "127.0.0.1", url.port or 5432)
-
-
-def require_postgres() -> None:
-    if not postgres_available():
-        if IN_CI:
-            pytest.fail("CI must test against PostgreSQL, but none answers at " + POSTGRES_URL)
-        pytest.skip("PostgreSQL is not running here")
-
-
-def create_postgres_database(name: str) -> str:
-    """(Re)create an empty database on the PostgreSQL server and return its URL."""
-    admin = create_engine(f"{POSTGRES_URL}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return f"{POSTGRES_URL}/{name}"
 
 
 @pytest.fixture(scope="session")
@@ -92,34 +56,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"redis://127.0.0.1:{port}/0"
     process.terminate()
     process.wait(timeout=10)
-
-
-_migrated: dict[str, str] = {}
-
-
-def migrated_database(backend: str, service: str, tmp_dir: Path) -> str:
-    """A migrated database for this backend and service, created once per test run."""
-    key = f"{backend}:{service}"
-    if key not in _migrated:
-        if backend == "postgresql":
-            url = create_postgres_database(f"agora_test_{service}_{os.getpid()}")
-        else:
-            url = f"sqlite:///{tmp_dir / f'{service}.sqlite3'}"
-        upgrade(service, url)
-        _migrated[key] = url
-    return _migrated[key]
-
-
-def empty_tables(url: str, metadata: Any) -> None:
-    engine = create_engine(url)
-    names = [t.name for t in metadata.sorted_tables if t.name != "alembic_version"]
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in reversed(names):
-                conn.execute(text(f"DELETE FROM {name}"))
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -167,10 +103,6 @@ def client(app: Any) -> Any:
 @pytest.fixture
 def organiser() -> dict[str, str]:
     return {"Authorization": f"Bearer {ORGANISER_TOKEN}"}
-
-
-def now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture
@@ -245,7 +177,3 @@ def register(client: Any) -> Callable[..., Any]:
         return client.post(f"/api/v1/events/{slug}/registrations", json=body)
 
     return make
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from shared.config import Settings, SettingsError, load_settings
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 # --- settings ---------------------------------------------------------------------------------
 

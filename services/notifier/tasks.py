@@ -26,7 +26,6 @@ from shared.contracts import OwnTasks, Queues, subscribed
 log = structlog.get_logger(__name__)
 
 
-
 def register_tasks(celery_app: Celery) -> dict[str, Task]:
     """Define every task of the notifier worker on its Celery app; return them by name."""
     registered: dict[str, Task] = {}

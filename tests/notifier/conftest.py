@@ -25,7 +25,7 @@ from shared import contracts
 from shared.config import Settings
 from shared.contracts import Queues, TaskNames
 from shared.db import new_id, utcnow
-from tests.conftest import empty_tables, free_port, migrated_database, port_open
+from tests.helpers import empty_tables, free_port, migrated_database, port_open
 
 # Short delays so a retry happens within a test; the shape of the policy is the real one.
 FAST_RETRIES = {

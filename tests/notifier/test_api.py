@@ -11,7 +11,7 @@ from services.notifier.app import create_app
 from services.notifier.extensions import db
 from services.notifier.models import Message
 from shared.contracts import OwnTasks, TaskNames
-from tests.conftest import bearer
+from tests.helpers import bearer
 from tests.notifier.conftest import Messages, queued
 
 

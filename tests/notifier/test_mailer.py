@@ -19,7 +19,7 @@ from services.notifier.mailer import (
     TemporaryFailure,
     classify,
 )
-from tests.conftest import free_port
+from tests.helpers import free_port
 from tests.notifier.conftest import SmtpServer
 
 RAW = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nhello\r\n"

@@ -23,7 +23,7 @@ from services.notifier.emails import (
 from shared.auth import ParticipantTokens
 from shared.config import ROOT, Settings
 from shared.contracts import LANGUAGES, TaskNames, load
-from tests.conftest import SECRET_KEY
+from tests.helpers import SECRET_KEY
 from tests.notifier.conftest import CRISIS_CENTRE, DRUGS, FEEDBACK_URL, Messages
 
 BRUSSELS = ZoneInfo("Europe/Brussels")

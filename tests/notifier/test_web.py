@@ -23,7 +23,7 @@ from services.notifier.extensions import db
 from services.notifier.models import FAILED, CaughtMessage, Message
 from shared.config import ROOT
 from shared.contracts import OwnTasks, TaskNames
-from tests.conftest import ORGANISER_TOKEN, SECRET_KEY, free_port, port_open
+from tests.helpers import ORGANISER_TOKEN, SECRET_KEY, free_port, port_open
 from tests.notifier.conftest import FAST_RETRIES
 
 

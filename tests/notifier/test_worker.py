@@ -28,7 +28,7 @@ from shared.config import ROOT
 from shared.contracts import Queues, TaskNames
 from shared.db import utcnow
 from shared.outbox import relay_batch
-from tests.conftest import SECRET_KEY, now
+from tests.helpers import SECRET_KEY, now
 from tests.notifier.conftest import FEEDBACK_URL, all_text, queued
 
 pytestmark = pytest.mark.slow

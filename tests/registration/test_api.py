@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import bearer
+from tests.helpers import bearer
 
 
 def test_programme_lists_seats_and_waitlist(client, make_event, make_session, register):

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from shared.auth import ParticipantTokens, hash_token
-from tests.conftest import ORGANISER_TOKEN, bearer
+from tests.helpers import ORGANISER_TOKEN, bearer
 
 ORGANISER = bearer(ORGANISER_TOKEN)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ORGANISER_TOKEN, bearer, now
+from tests.helpers import ORGANISER_TOKEN, bearer, now
 
 ORGANISER = bearer(ORGANISER_TOKEN)
 

@@ -17,7 +17,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from tests.conftest import ORGANISER_TOKEN, bearer
+from tests.helpers import ORGANISER_TOKEN, bearer
 
 ROOT = Path(__file__).resolve().parents[2]
 # The shared pages' catalogue and the registration service's own, each with its extraction.

@@ -19,7 +19,7 @@ from shared.celery_app import make_celery
 from shared.config import ROOT
 from shared.contracts import Queues, TaskNames
 from shared.db import new_id, utcnow
-from tests.conftest import SECRET_KEY
+from tests.helpers import SECRET_KEY
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from shared import contracts
 from shared.celery_app import make_celery
 from shared.contracts import Queues, TaskNames
 from shared.outbox import relay_batch
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 QUEUES = (Queues.NOTIFIER, Queues.FEEDBACK)
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tools import bench
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from tools import bench_feedback
 
+from tools import bench_feedback
 from tools.bench_feedback import Stored, Submission
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -245,9 +245,9 @@ def test_docker_compose_refuses_to_start_without_the_secrets(missing: str, tmp_p
 
 def test_readme_architecture_services_are_in_compose(services: dict[str, dict[str, Any]]) -> None:
     convention = (
-        "see the top of tests/tools/test_compose.py: a '## Architecture' section with a table column "
-        "headed '... compose ...' (or list items 'Compose services: ...') naming the compose "
-        "services in backticks, e.g. `registration-web`"
+        "see the top of tests/tools/test_compose.py: a '## Architecture' section with a table "
+        "column headed '... compose ...' (or list items 'Compose services: ...') naming the "
+        "compose services in backticks, e.g. `registration-web`"
     )
     assert README.is_file(), f"README.md is missing; {convention}"
     section = architecture_section(README.read_text(encoding="utf-8"))
