@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from tools import bench
-
 from tools.bench import Processes, Request, Result
 
 TARGET_RATIO = 0.40

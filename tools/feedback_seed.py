@@ -377,9 +377,9 @@ def measure(
 
     Every figure is the median of `repeats` runs after one warm-up, in seconds.
     """
-    from services.feedback import report
     from services.feedback.app import create_app
     from services.feedback.extensions import db
+    from services.feedback.report import store
 
     token = "bench-organiser-token-0123456789"
     settings = dataclasses.replace(
@@ -419,7 +419,7 @@ def measure(
                 if not cache:
                     with db.transaction() as session:
                         session.execute(Report.__table__.update().values(keyword_cache={}))
-                report.rebuild(db, slug)
+                store.rebuild(db, slug)
 
         return call
 

@@ -1,4 +1,4 @@
-"""JSON API of the feedback service: parse (schema) → call logic → dump (schema)."""
+"""JSON API of the feedback service: parse (schema) → call the domain → dump (schema)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,14 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import structlog
-from flask import Response, current_app, g
+from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
-from services.feedback import logic, report
+from services.feedback import readmodel, submissions, summaries
 from services.feedback.extensions import db, organiser_auth
-from services.feedback.models import Feedback, ProgrammeSession
+from services.feedback.recommendations import create_recommendation, recommendations_with_support
+from services.feedback.report.responses import report_response, schedule_report
 from services.feedback.schemas import (
     EventSummaryOut,
     FeedbackExportArgs,
@@ -28,14 +27,11 @@ from services.feedback.schemas import (
     SessionSummaryOut,
     SummaryArgs,
 )
-from services.feedback.tasks import FeedbackTasks
 from shared.auth import ParticipantClaim, ParticipantTokens
-from shared.contracts import Queues
 from shared.db import utcnow
 from shared.http import csv_response, participant_claim, run_rules
 
 F = TypeVar("F", bound=Callable[..., Any])
-log = structlog.get_logger(__name__)
 
 feedback_bp = Blueprint(
     "feedback", __name__, url_prefix="/api/v1", description="Participants rate their sessions"
@@ -50,12 +46,7 @@ blueprints = [feedback_bp, organiser_bp]
 ORGANISER = [{"organiser": []}]
 PARTICIPANT = [{"participant": []}]
 FEEDBACK_PATH = "/events/<slug>/sessions/<code>/feedback"
-EXPORT_COLUMNS = ["session", "session_title", "theme", "rating", "comment"]
-run = functools.partial(
-    run_rules,
-    db,
-    conflict="This conflicts with a change made at the same moment; please try again.",
-)
+run = functools.partial(run_rules, db, conflict=submissions.CONFLICT)
 
 
 def tokens() -> ParticipantTokens:
@@ -79,25 +70,8 @@ def claim() -> ParticipantClaim:
     return found
 
 
-def schedule_report(slug: str) -> None:
-    """Queue one rebuild of the event's report a few seconds from now (after the commit).
-
-    Best effort: with Redis away, the periodic job and the next reader catch up instead.
-    """
-    try:
-        current_app.extensions["celery"].send_task(
-            FeedbackTasks.REBUILD_REPORT,
-            kwargs={"event_slug": slug},
-            queue=Queues.FEEDBACK,
-            countdown=report.COALESCE_SECONDS,
-            retry=False,
-        )
-    except Exception as exc:
-        log.warning("report.schedule_failed", slug=slug, error=str(exc))
-
-
 def submit(data: dict[str, Any], slug: str, code: str, replace: bool) -> tuple[Any, int]:
-    result = run(logic.submit_feedback, db.session, slug, code, claim(), data, replace)
+    result = run(submissions.submit_feedback, db.session, slug, code, claim(), data, replace)
     db.session.commit()
     if result.report_due:
         schedule_report(slug)
@@ -105,7 +79,7 @@ def submit(data: dict[str, Any], slug: str, code: str, replace: bool) -> tuple[A
     body = {
         "session": code,
         "rating": data["rating"],
-        "comment": logic.clean_text(data.get("comment")) or None,
+        "comment": submissions.clean_text(data.get("comment")) or None,
         "endorsements": {
             str(int(k)): v for k, v in sorted((data.get("endorsements") or {}).items())
         },
@@ -124,7 +98,7 @@ class SessionFeedback(MethodView):
     @feedback_bp.doc(security=PARTICIPANT)
     def get(self, slug: str, code: str) -> Any:
         """My feedback on this session."""
-        return run(logic.my_feedback, db.session, slug, code, claim())
+        return run(submissions.my_feedback, db.session, slug, code, claim())
 
     @participant_required
     @feedback_bp.arguments(FeedbackIn)
@@ -151,7 +125,7 @@ class MyFeedback(MethodView):
     @feedback_bp.doc(security=PARTICIPANT)
     def get(self) -> Any:
         """Everything I have written here (for my data export)."""
-        return run(logic.all_my_feedback, db.session, claim())
+        return run(submissions.all_my_feedback, db.session, claim())
 
 
 # --- organisers: summaries ---------------------------------------------------------------------
@@ -164,9 +138,9 @@ class SessionSummary(MethodView):
     @organiser_bp.doc(security=ORGANISER)
     def get(self, slug: str, code: str) -> Any:
         """Responses, attendees, response rate, mean, median, distribution and the comments."""
-        event = run(logic.get_event, db.session, slug)
-        session = run(logic.get_session, db.session, event, code)
-        return logic.session_summary(db.session, event, session)
+        event = run(readmodel.get_event, db.session, slug)
+        session = run(readmodel.get_session, db.session, event, code)
+        return summaries.session_summary(db.session, event, session)
 
 
 @organiser_bp.route("/<slug>/summary")
@@ -177,8 +151,8 @@ class EventSummary(MethodView):
     @organiser_bp.doc(security=ORGANISER)
     def get(self, args: dict[str, Any], slug: str) -> Any:
         """One row per session and one per theme (`?comments=false` leaves comments out)."""
-        event = run(logic.get_event, db.session, slug)
-        return logic.event_summary(db.session, event, with_comments=args["comments"])
+        event = run(readmodel.get_event, db.session, slug)
+        return summaries.event_summary(db.session, event, with_comments=args["comments"])
 
 
 # --- organisers: recommendations ---------------------------------------------------------------
@@ -191,8 +165,8 @@ class Recommendations(MethodView):
     @organiser_bp.doc(security=ORGANISER)
     def get(self, slug: str) -> Any:
         """The draft recommendations with their support (mean, share positive, answers)."""
-        event = run(logic.get_event, db.session, slug)
-        return logic.recommendations_with_support(db.session, event)
+        event = run(readmodel.get_event, db.session, slug)
+        return recommendations_with_support(db.session, event)
 
     @organiser_auth.required
     @organiser_bp.arguments(RecommendationIn)
@@ -200,44 +174,13 @@ class Recommendations(MethodView):
     @organiser_bp.doc(security=ORGANISER)
     def post(self, data: dict[str, Any], slug: str) -> Any:
         """Draft a recommendation for one of the event's themes."""
-        event = run(logic.get_event, db.session, slug)
-        recommendation = run(
-            logic.create_recommendation, db.session, event, data["theme"], data["text"]
-        )
+        event = run(readmodel.get_event, db.session, slug)
+        recommendation = run(create_recommendation, db.session, event, data["theme"], data["text"])
         db.session.commit()
         return recommendation
 
 
 # --- organisers: export and report -------------------------------------------------------------
-
-
-def export_rows(slug: str) -> list[dict[str, Any]]:
-    """Every rating and comment, by session then rating then text: nothing says who or when."""
-    event = run(logic.get_event, db.session, slug)
-    rows = db.session.execute(
-        select(
-            ProgrammeSession.code,
-            ProgrammeSession.title,
-            ProgrammeSession.theme,
-            Feedback.rating,
-            Feedback.comment,
-        )
-        .join(ProgrammeSession, ProgrammeSession.id == Feedback.session_id)
-        .where(ProgrammeSession.event_id == event.id)
-    ).all()
-    ordered = sorted(
-        rows, key=lambda r: (r.code, -r.rating, (r.comment or "").casefold(), r.comment or "")
-    )
-    return [
-        {
-            "session": r.code,
-            "session_title": r.title,
-            "theme": r.theme,
-            "rating": r.rating,
-            "comment": r.comment,
-        }
-        for r in ordered
-    ]
 
 
 @organiser_bp.route("/<slug>/feedback")
@@ -248,36 +191,11 @@ class FeedbackExport(MethodView):
     @organiser_bp.doc(security=ORGANISER)
     def get(self, args: dict[str, Any], slug: str) -> Any:
         """All feedback without identities; `?format=csv` for a spreadsheet."""
-        rows = export_rows(slug)
+        event = run(readmodel.get_event, db.session, slug)
+        rows = summaries.export_rows(db.session, event)
         if args["format"] == "csv":
-            return csv_response(rows, EXPORT_COLUMNS, f"{slug}-feedback.csv")
+            return csv_response(rows, summaries.EXPORT_COLUMNS, f"{slug}-feedback.csv")
         return rows
-
-
-def report_response(slug: str, fmt: str) -> Response:
-    """The latest report in one format, in the request's language (API and organiser pages)."""
-    from services.feedback import web
-
-    # The report is read and stored in transactions of its own: end the request's first (on
-    # SQLite an open transaction holds the write lock the report's would wait for).
-    db.session.commit()
-    data = run(report.latest, db, slug)
-    if fmt == "json":
-        return Response(report.render_json(data), mimetype="application/json")
-    labels = web.report_labels()
-    if fmt == "md":
-        return Response(
-            report.render_markdown(data, labels),
-            mimetype="text/markdown",
-            headers={"Content-Disposition": f'inline; filename="{slug}-report.md"'},
-        )
-    if fmt == "pdf":
-        return Response(
-            report.render_pdf(data, labels),
-            mimetype="application/pdf",
-            headers={"Content-Disposition": f'inline; filename="{slug}-report.pdf"'},
-        )
-    return Response(web.render_report_html(data, labels), mimetype="text/html")
 
 
 @organiser_bp.route("/<slug>/report")

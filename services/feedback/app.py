@@ -5,16 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from flask_smorest import Api
 
 from services.feedback import api, cli, tasks, web
 from services.feedback.extensions import SERVICE, babel, csrf, db, organiser_auth
 from services.feedback.models import OrganiserToken
 from shared.auth import ParticipantTokens
-from shared.celery_app import bind_flask, make_celery
 from shared.contracts import Queues
-from shared.http import init_limiter
-from shared.service import add_healthz, create_service_app
+from shared.service import ServiceParts, assemble_app, create_service_app
+
+PARTS = ServiceParts(
+    queue=Queues.FEEDBACK,
+    api_blueprints=api.blueprints,
+    pages=web.bp,
+    locale_selector=web.select_locale,
+    commands=cli.init_app,
+    register_tasks=tasks.register_tasks,
+)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -25,21 +31,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app, settings.feedback_database_url)
     organiser_auth.init_app(app, db, OrganiserToken, settings)
     app.extensions["participant_tokens"] = ParticipantTokens(settings.secret_key)
-    # The worker registers the tasks (services/feedback/worker.py); the web app only sends.
-    celery_app = make_celery(SERVICE, settings, queues=[Queues.FEEDBACK])
-
+    celery_app = assemble_app(app, settings, SERVICE, db, csrf, babel, PARTS)
     celery_app.conf.beat_schedule = tasks.BEAT_SCHEDULE
-    bind_flask(celery_app, app)
-    app.extensions["celery"] = celery_app
-    csrf.init_app(app)
-    init_limiter(app, settings)
-
-    babel.init_app(app, locale_selector=web.select_locale)
-    smorest = Api(app)
-    for blueprint in api.blueprints:
-        csrf.exempt(blueprint)
-        smorest.register_blueprint(blueprint)
-    app.register_blueprint(web.bp)
-    cli.init_app(app)
-    add_healthz(app, db, SERVICE)
     return app

@@ -9,9 +9,10 @@ import structlog
 from flask import Flask
 from flask.cli import with_appcontext
 
-from services.feedback import report, tasks
+from services.feedback import tasks
 from services.feedback.extensions import SERVICE, db
 from services.feedback.models import OrganiserToken, Outbox
+from services.feedback.report import store
 from shared.service import migrate_command, organiser_commands, relay_command
 
 log = structlog.get_logger(__name__)
@@ -19,7 +20,7 @@ log = structlog.get_logger(__name__)
 
 def run_periodic_jobs() -> tuple[int, int]:
     """Invite attendees of sessions over long enough; rebuild reports left out of date."""
-    return tasks.send_invitations(), report.rebuild_stale(db)
+    return tasks.send_invitations(), store.rebuild_stale(db)
 
 
 @click.command("invite-loop")
@@ -48,7 +49,7 @@ def invite_loop(interval: float, once: bool) -> None:
 @with_appcontext
 def rebuild_report(slug: str) -> None:
     """Build the report of the event SLUG now."""
-    data = report.rebuild(db, slug)
+    data = store.rebuild(db, slug)
     if data is None:
         raise click.ClickException(f"no event {slug!r}")
     click.echo(f"report of {slug} built: {data['headline']['responses']} responses")

@@ -1,21 +1,18 @@
 """Server-rendered pages: "rate my sessions", the organiser dashboard and the report.
 
 No JavaScript: forms post and redirect (303), charts are inline SVG drawn by the templates.
-Logic speaks English; every string a visitor reads goes through gettext here or in templates.
+Domain code speaks English; every string a visitor reads goes through gettext here or in templates.
 """
 
 from __future__ import annotations
 
 import functools
-import gettext as gettext_module
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pycountry
 from flask import (
     Blueprint,
     Response,
@@ -25,7 +22,6 @@ from flask import (
     g,
     make_response,
     redirect,
-    render_template,
     request,
     url_for,
 )
@@ -35,20 +31,20 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from services.feedback import logic, report
-from services.feedback.api import EXPORT_COLUMNS, export_rows, report_response, schedule_report
+from services.feedback import ratepage, readmodel, submissions, summaries
 from services.feedback.extensions import SERVICE, db, organiser_auth
 from services.feedback.models import ENDORSEMENT_VALUES, RATINGS, Event, Participant
+from services.feedback.recommendations import create_recommendation, recommendations_with_support
+from services.feedback.report.responses import report_response, schedule_report
+from services.feedback.report.wording import number, percent, signed
 from services.feedback.schemas import COMMENT_MAX, FeedbackIn, RecommendationIn
 from shared import pages
 from shared.auth import ParticipantClaim, ParticipantTokens
 from shared.db import utcnow
+from shared.errors import NotFound, RuleError
 from shared.http import csv_response
-from shared.pages import (
-    LANGUAGE_NAMES,
-    choose_language,
-    current_language,
-)
+from shared.labels import KIND_LABELS, sort_key
+from shared.pages import choose_language, current_language
 
 bp = Blueprint("web", __name__, template_folder="templates")
 
@@ -68,27 +64,7 @@ ENDORSEMENT_LABELS = {
     1: _l("Agree"),
     2: _l("Strongly agree"),
 }
-KIND_LABELS = {
-    "plenary": _l("Plenary"),
-    "thematic": _l("Thematic session"),
-    "panel": _l("Panel"),
-    "field_visit": _l("Field visit"),
-}
-ROLE_LABELS = {
-    "elected_official": _l("Elected official"),
-    "local_government": _l("Local government staff"),
-    "magistrate": _l("Magistrate"),
-    "police_security": _l("Police or security professional"),
-    "social_worker": _l("Social worker"),
-    "researcher": _l("Researcher"),
-    "civil_society": _l("Civil society organisation"),
-    "national_government": _l("National government"),
-    "european_institution": _l("European institution"),
-    "private_sector": _l("Private sector"),
-    "journalist": _l("Journalist"),
-    "other": _l("Other"),
-}
-# Logic's rules (by code) in the visitor's language.
+# The domain's rules (by code) in the visitor's language.
 RULE_MESSAGES = {
     "invalid_link": _l("This link is not valid (any more)."),
     "other_event": _l("Your registration is for another event."),
@@ -151,55 +127,8 @@ def local_time(event: Event, moment: datetime, pattern: str = "EEE d MMM") -> st
     return f"{format_date(local.date(), pattern)}, {local:%H:%M}"
 
 
-def explain(rule: logic.RuleError) -> str:
+def explain(rule: RuleError) -> str:
     return str(RULE_MESSAGES.get(rule.code, rule.message))
-
-
-@functools.cache
-def _country_names(language: str) -> dict[str, str]:
-    try:
-        translate = gettext_module.translation(
-            "iso3166-1", pycountry.LOCALES_DIR, languages=[language]
-        ).gettext
-    except FileNotFoundError:
-        translate = str
-    return {
-        c.alpha_2: translate(getattr(c, "common_name", None) or c.name) for c in pycountry.countries
-    }
-
-
-def country_name(code: str) -> str:
-    return _country_names(current_language()).get(code, code)
-
-
-def report_labels() -> report.Labels:
-    return report.Labels(
-        gettext=_,
-        language=current_language(),
-        country=country_name,
-        role=lambda code: str(ROLE_LABELS.get(code, code)),
-        kind=lambda code: str(KIND_LABELS.get(code, code)),
-    )
-
-
-def render_report_html(data: dict[str, Any], labels: report.Labels) -> str:
-    return render_template(
-        "feedback/report.html",
-        data=data,
-        labels=labels,
-        headline=report.headline_rows(data["headline"], labels),
-        method=report.method_rules(data["method"], labels),
-        support_text=lambda row: report.support_text(row, labels),
-        percent=report.percent,
-        number=report.number,
-        signed=report.signed,
-        language_names=LANGUAGE_NAMES,
-    )
-
-
-def _sort_key(text: str) -> str:
-    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return plain.casefold()
 
 
 # --- index -------------------------------------------------------------------------------------
@@ -223,8 +152,8 @@ def find_participant(token: str) -> Participant | None:
     if claim is None:
         return None
     try:
-        return logic.find_participant(db.session, claim)
-    except logic.RuleError:
+        return readmodel.find_participant(db.session, claim)
+    except RuleError:
         return None
 
 
@@ -279,7 +208,7 @@ def session_forms(
     """The participant's sessions; the one just posted keeps what was typed, with its errors."""
     language = current_language()
     forms = []
-    for item in logic.rate_items(db.session, participant, utcnow()):
+    for item in ratepage.rate_items(db.session, participant, utcnow()):
         session = item.session
         mine = session.code == posted
         if mine:
@@ -385,8 +314,10 @@ def rate_session(token: str, code: str) -> Any:
         return rate_page(participant, 422, code, errors)
     claim = ParticipantClaim(participant.registration_id, participant.token_version)
     try:
-        result = logic.submit_feedback(db.session, event.slug, code, claim, data, replace=True)
-    except logic.RuleError as rule:
+        result = submissions.submit_feedback(
+            db.session, event.slug, code, claim, data, replace=True
+        )
+    except RuleError as rule:
         db.session.rollback()
         return rate_page(participant, rule.status, code, {rule.field or "_form": explain(rule)})
     db.session.commit()
@@ -407,15 +338,16 @@ organiser_required = pages.organiser_required("web.organiser_home")
 
 def event_or_404(slug: str) -> Event:
     try:
-        return logic.get_event(db.session, slug)
-    except logic.NotFound:
+        return readmodel.get_event(db.session, slug)
+    except NotFound:
         abort(not_found(_("There is no event at this address.")))
 
 
 def organiser_home() -> Any:
     """The organisers' home page: every event, each leading to its dashboard."""
     events = db.session.scalars(select(Event).order_by(Event.starts_on, Event.id)).all()
-    return page("organiser_home.html", events=[(e, e.title_in(current_language())) for e in events])
+    titled = [(e, e.title_in(current_language())) for e in events]
+    return pages.organiser_home_page(SERVICE, _("Feedback and reports"), titled, "web.dashboard")
 
 
 pages.add_organiser_sign_in(bp, SERVICE, organiser_auth, pages.SignIn(), home=organiser_home)
@@ -428,8 +360,8 @@ def dashboard_page(
     errors: dict[str, str] | None = None,
 ) -> Any:
     language = current_language()
-    summary = logic.event_summary(db.session, event, with_comments=True)
-    sessions = {s.code: s for s in logic.event_sessions(db.session, event)}
+    summary = summaries.event_summary(db.session, event, with_comments=True)
+    sessions = {s.code: s for s in summaries.event_sessions(db.session, event)}
     rows = [
         {
             **row,
@@ -439,9 +371,9 @@ def dashboard_page(
         }
         for row in summary["sessions"]
     ]
-    recommendations = logic.recommendations_with_support(db.session, event)
+    recommendations = recommendations_with_support(db.session, event)
     # The event's figures; the response rate counts attendees of sessions held so far only.
-    totals = logic.Stats(0, Counter())
+    totals = summaries.Stats(0, Counter())
     for session in sessions.values():
         if session.starts_at <= utcnow():
             totals.attendees += session.attendees
@@ -455,13 +387,13 @@ def dashboard_page(
         sessions=rows,
         themes=summary["themes"],
         recommendations=recommendations,
-        theme_names=sorted({s.theme for s in sessions.values()}, key=_sort_key),
+        theme_names=sorted({s.theme for s in sessions.values()}, key=sort_key),
         totals=totals.as_dict(),
         form=form or {},
         errors=errors or {},
-        percent=report.percent,
-        number=report.number,
-        signed=report.signed,
+        percent=percent,
+        number=number,
+        signed=signed,
         comments_shown=COMMENTS_SHOWN,
     )
 
@@ -491,8 +423,8 @@ def add_recommendation(slug: str) -> Any:
         }
         return dashboard_page(event, 422, form, errors)
     try:
-        logic.create_recommendation(db.session, event, data["theme"], data["text"])
-    except logic.RuleError:
+        create_recommendation(db.session, event, data["theme"], data["text"])
+    except RuleError:
         db.session.rollback()
         return dashboard_page(event, 422, form, {"theme": _("Please choose a theme.")})
     db.session.commit()
@@ -503,8 +435,8 @@ def add_recommendation(slug: str) -> Any:
 @bp.get("/organiser/events/<slug>/feedback.csv")
 @organiser_required
 def feedback_csv(slug: str) -> Any:
-    event_or_404(slug)
-    return csv_response(export_rows(slug), EXPORT_COLUMNS, f"{slug}-feedback.csv")
+    rows = summaries.export_rows(db.session, event_or_404(slug))
+    return csv_response(rows, summaries.EXPORT_COLUMNS, f"{slug}-feedback.csv")
 
 
 @bp.get("/organiser/events/<slug>/report")

@@ -10,7 +10,7 @@ import itertools
 import os
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,11 @@ from shared.auth import ParticipantTokens
 from shared.config import Settings
 from shared.contracts import TaskNames
 from shared.db import new_id
-from tests.conftest import ORGANISER_TOKEN, SECRET_KEY, empty_tables, migrated_database
+from tests.feedback.helpers import THEME
+from tests.helpers import SECRET_KEY, bearer, empty_tables, migrated_database, now
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUES = (ROOT / "shared" / "translations", ROOT / "services" / "feedback" / "translations")
-ORGANISER = {"Authorization": f"Bearer {ORGANISER_TOKEN}"}
-THEME = "Drugs and organised crime"
-OTHER_THEME = "Mental health in public space"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -46,14 +44,6 @@ def compiled_catalogues() -> None:
             with os.fdopen(handle, "wb") as mo_file:
                 write_mo(mo_file, catalog)
             os.replace(temporary, mo_path)
-
-
-def now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -81,7 +71,7 @@ def feedback_app(feedback_settings: Settings) -> Iterator[Any]:
 
 
 @pytest.fixture
-def fb(feedback_app: Any) -> Any:
+def feedback_client(feedback_app: Any) -> Any:
     """A test client of the feedback app."""
     return feedback_app.test_client()
 
@@ -197,7 +187,3 @@ class World:
 @pytest.fixture
 def world(feedback_app: Any) -> World:
     return World(feedback_app)
-
-
-def feedback_url(event: dict[str, Any], session: dict[str, Any]) -> str:
-    return f"/api/v1/events/{event['slug']}/sessions/{session['code']}/feedback"

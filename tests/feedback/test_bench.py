@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from services.feedback.models import Endorsement, Feedback, Participant, ThemeMember
-from tests.conftest import POSTGRES_URL, create_postgres_database
+from tests.helpers import POSTGRES_URL, create_postgres_database
 from tools import feedback_seed as bench
 
 NAME = f"agora_test_feedback_bench_{os.getpid()}"

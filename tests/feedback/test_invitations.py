@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from services.feedback import logic
+from services.feedback import invitations
 from services.feedback.extensions import db
 from services.feedback.models import Invitation, Outbox
 from shared import contracts
 from shared.contracts import TaskNames
-from tests.feedback.conftest import now
+from tests.helpers import now
 
 DELAY = timedelta(minutes=10)
 
@@ -27,7 +27,7 @@ def invitation_events(app) -> list[dict]:
 
 def run_job(app, at=None) -> int:
     with app.app_context():
-        return logic.send_due_invitations(db, DELAY, now=at)
+        return invitations.send_due_invitations(db, DELAY, now=at)
 
 
 def test_attendees_are_invited_once_the_delay_has_passed(feedback_app, world):
@@ -97,7 +97,7 @@ def test_two_jobs_running_at_once_invite_each_attendee_once(feedback_app, world)
 
 
 def test_more_attendees_than_a_batch_are_all_invited(feedback_app, world, monkeypatch):
-    monkeypatch.setattr(logic, "INVITATION_BATCH", 7)
+    monkeypatch.setattr(invitations, "INVITATION_BATCH", 7)
     event = world.event()
     session = world.session(event)
     for _ in range(20):

@@ -18,7 +18,7 @@ from services.feedback.models import (
 from shared import contracts
 from shared.contracts import TaskNames
 from shared.db import new_id
-from tests.feedback.conftest import ORGANISER, feedback_url
+from tests.feedback.helpers import ORGANISER, feedback_url
 
 
 def count(app, model, *where) -> int:
@@ -96,7 +96,7 @@ def test_an_event_delivered_twice_is_applied_once(feedback_app, world):
 
 def test_a_message_that_breaks_its_contract_is_dropped(feedback_app, world):
     from services.feedback import tasks
-    from tests.feedback.conftest import now
+    from tests.helpers import now
 
     event = world.event()
     body = contracts.dump(
@@ -117,32 +117,34 @@ def test_a_message_that_breaks_its_contract_is_dropped(feedback_app, world):
 def test_a_session_before_its_event_waits_for_it(feedback_app, world):
     import pytest
 
-    from services.feedback import logic
-    from tests.feedback.conftest import now
+    from services.feedback import readmodel
+    from tests.helpers import now
 
     info = {
         "code": "X1", "title": "Early", "kind": "thematic", "theme": "T",
         "starts_at": now(), "ends_at": now(),
     }  # fmt: skip
-    with pytest.raises(logic.NotReady):
+    with pytest.raises(readmodel.NotReady):
         world.deliver(
             TaskNames.SESSION_PUBLISHED, {"event_slug": "later", "session": info, "capacity": None}
         )
     assert count(feedback_app, ProcessedEvent) == 0  # not marked done: the retry will apply it
 
 
-def test_erasure_removes_everything_held_on_the_person_and_is_confirmed(fb, feedback_app, world):
+def test_erasure_removes_everything_held_on_the_person_and_is_confirmed(
+    feedback_client, feedback_app, world
+):
     event = world.event()
     session = world.session(event)
     gone = world.person(event, confirmed=[session])
     stays = world.person(event, confirmed=[session])
-    rid = fb.post(
+    rid = feedback_client.post(
         f"/api/v1/events/{event['slug']}/recommendations",
         json={"theme": session["theme"], "text": "Open drug consumption rooms."},
         headers=ORGANISER,
     ).get_json()["id"]
     for person in (gone, stays):
-        response = fb.post(
+        response = feedback_client.post(
             feedback_url(event, session),
             json={"rating": 3, "comment": "Mine", "endorsements": {str(rid): 2}},
             headers=person.auth,
@@ -151,9 +153,9 @@ def test_erasure_removes_everything_held_on_the_person_and_is_confirmed(fb, feed
     with feedback_app.app_context():
         from datetime import timedelta
 
-        from services.feedback import logic
+        from services.feedback import invitations
 
-        assert logic.send_due_invitations(db, timedelta(0)) == 2
+        assert invitations.send_due_invitations(db, timedelta(0)) == 2
     before = count(feedback_app, Outbox)
 
     erased = {"registration_id": gone.registration_id, "event_slug": event["slug"]}
@@ -174,7 +176,9 @@ def test_erasure_removes_everything_held_on_the_person_and_is_confirmed(fb, feed
     # The person's pending invitation left with them; the other one is still there.
     assert count(feedback_app, Outbox) == before - 1 + 1
     assert (
-        fb.post(feedback_url(event, session), json={"rating": 4}, headers=gone.auth).status_code
+        feedback_client.post(
+            feedback_url(event, session), json={"rating": 4}, headers=gone.auth
+        ).status_code
         == 401
     )
 
@@ -184,21 +188,21 @@ def test_erasure_of_someone_unknown_is_still_confirmed(feedback_app, world):
     assert count(feedback_app, Outbox, Outbox.task_name == TaskNames.ERASURE_CONFIRMED) == 1
 
 
-def test_a_session_change_updates_its_times(fb, world):
+def test_a_session_change_updates_its_times(feedback_client, world):
     from datetime import timedelta
 
-    from tests.feedback.conftest import now
+    from tests.helpers import now
 
     event = world.event()
     session = world.session(event, starts_at=now() + timedelta(hours=2))
     person = world.person(event, confirmed=[session])
     url = feedback_url(event, session)
-    assert fb.post(url, json={"rating": 4}, headers=person.auth).status_code == 409
+    assert feedback_client.post(url, json={"rating": 4}, headers=person.auth).status_code == 409
     moved = {**session, "starts_at": now() - timedelta(hours=1), "ends_at": now()}
     world.deliver(
         TaskNames.SESSION_PUBLISHED, {"event_slug": event["slug"], "session": moved, "capacity": 5}
     )
-    assert fb.post(url, json={"rating": 4}, headers=person.auth).status_code == 201
+    assert feedback_client.post(url, json={"rating": 4}, headers=person.auth).status_code == 201
 
 
 def members(app) -> dict[tuple[str, str], int]:
@@ -222,7 +226,7 @@ def members(app) -> dict[tuple[str, str], int]:
 
 
 def test_theme_members_follow_every_seat_change(feedback_app, world):
-    from tests.feedback.conftest import OTHER_THEME, THEME
+    from tests.feedback.helpers import OTHER_THEME, THEME
 
     event = world.event()
     one, two = world.session(event), world.session(event)
@@ -246,27 +250,29 @@ def test_theme_members_follow_every_seat_change(feedback_app, world):
     assert members(feedback_app) == {}
 
 
-def test_each_participant_counts_the_sessions_they_rated(fb, feedback_app, world):
+def test_each_participant_counts_the_sessions_they_rated(feedback_client, feedback_app, world):
     event = world.event()
     one, two = world.session(event), world.session(event)
     person = world.person(event, confirmed=[one, two])
     for session in (one, two, one):
-        fb.put(feedback_url(event, session), json={"rating": 3}, headers=person.auth)
-    fb.post(feedback_url(event, one), json={"rating": 3}, headers=person.auth)  # 409
+        feedback_client.put(feedback_url(event, session), json={"rating": 3}, headers=person.auth)
+    feedback_client.post(feedback_url(event, one), json={"rating": 3}, headers=person.auth)  # 409
     with feedback_app.app_context():
         assert db.session.get(Participant, person.registration_id).responses == 2
 
 
-def test_an_export_request_is_answered_with_everything_held_here(fb, feedback_app, world):
+def test_an_export_request_is_answered_with_everything_held_here(
+    feedback_client, feedback_app, world
+):
     event = world.event()
     session = world.session(event)
     person = world.person(event, confirmed=[session], city="Gent", language="nl")
-    rid = fb.post(
+    rid = feedback_client.post(
         f"/api/v1/events/{event['slug']}/recommendations",
         json={"theme": session["theme"], "text": "Fund mediation teams."},
         headers=ORGANISER,
     ).get_json()["id"]
-    fb.post(
+    feedback_client.post(
         feedback_url(event, session),
         json={"rating": 4, "comment": "Goed", "endorsements": {str(rid): 1}},
         headers=person.auth,

@@ -14,11 +14,12 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select, update
 
-from services.feedback import report
 from services.feedback.extensions import db
 from services.feedback.models import Event, Report
+from services.feedback.report import compose, keywords, markdown, store
 from shared.contracts import TaskNames
-from tests.feedback.conftest import ORGANISER, OTHER_THEME, THEME, feedback_url, now
+from tests.feedback.helpers import ORGANISER, OTHER_THEME, THEME, feedback_url
+from tests.helpers import now
 
 SCRIPT = "<script>alert('x')</script>"
 MARKDOWN = "**bold** [click](javascript:alert(1)) # not a heading | a | table |"
@@ -26,19 +27,19 @@ MARKDOWN = "**bold** [click](javascript:alert(1)) # not a heading | a | table |"
 
 def rebuild(app, event) -> dict:
     with app.app_context():
-        return report.rebuild(db, event["slug"])
+        return store.rebuild(db, event["slug"])
 
 
-def get_report(fb, event, fmt="json", lang="en"):
-    response = fb.get(
+def get_report(feedback_client, event, fmt="json", lang="en"):
+    response = feedback_client.get(
         f"/api/v1/events/{event['slug']}/report?format={fmt}&lang={lang}", headers=ORGANISER
     )
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     return response
 
 
-def recommend(fb, event, theme, text):
-    response = fb.post(
+def recommend(feedback_client, event, theme, text):
+    response = feedback_client.post(
         f"/api/v1/events/{event['slug']}/recommendations",
         json={"theme": theme, "text": text},
         headers=ORGANISER,
@@ -48,7 +49,7 @@ def recommend(fb, event, theme, text):
 
 
 @pytest.fixture
-def conference(fb, world):
+def conference(feedback_client, world):
     """Two themes, four sessions (one still to come), 30 people rating at random."""
     rng = random.Random(2024)
     event = world.event()
@@ -59,8 +60,10 @@ def conference(fb, world):
         world.session(event, starts_at=now() + timedelta(hours=3)),
     ]
     recs = {
-        THEME: [recommend(fb, event, THEME, t) for t in ("Fund mediation.", "More police.")],
-        OTHER_THEME: [recommend(fb, event, OTHER_THEME, "Outreach teams at night.")],
+        THEME: [
+            recommend(feedback_client, event, THEME, t) for t in ("Fund mediation.", "More police.")
+        ],
+        OTHER_THEME: [recommend(feedback_client, event, OTHER_THEME, "Outreach teams at night.")],
     }
     ratings = {s["code"]: [] for s in sessions}
     attendees = Counter()
@@ -83,7 +86,7 @@ def conference(fb, world):
             endorse = {
                 str(rid): rng.randint(-2, 2) for rid in recs[session["theme"]] if rng.random() < 0.7
             }
-            response = fb.post(
+            response = feedback_client.post(
                 feedback_url(event, session),
                 json={"rating": rating, "endorsements": endorse},
                 headers=person.auth,
@@ -156,14 +159,14 @@ def test_the_reports_figures_match_an_independent_computation(feedback_app, conf
         assert theme["participants"]["people"] == len(present)
 
 
-def test_respondents_are_the_people_who_gave_feedback(fb, feedback_app, world):
+def test_respondents_are_the_people_who_gave_feedback(feedback_client, feedback_app, world):
     event = world.event()
     one, two = world.session(event), world.session(event)
     a = world.person(event, confirmed=[one, two])
     b = world.person(event, confirmed=[one])
     world.person(event, confirmed=[one])
     for person, session in ((a, one), (a, two), (b, one)):
-        fb.post(feedback_url(event, session), json={"rating": 4}, headers=person.auth)
+        feedback_client.post(feedback_url(event, session), json={"rating": 4}, headers=person.auth)
     data = rebuild(feedback_app, event)
     assert (data["headline"]["respondents"], data["headline"]["responses"]) == (2, 3)
     assert data["headline"]["participants"] == 3
@@ -183,16 +186,16 @@ def test_small_groups_are_pooled_as_other(feedback_app, world):
     assert data["themes"][0]["participants"] == who
 
 
-def comment(fb, world, event, session, rating, text, language="en"):
+def comment(feedback_client, world, event, session, rating, text, language="en"):
     person = world.person(event, confirmed=[session], language=language)
-    response = fb.post(
+    response = feedback_client.post(
         feedback_url(event, session), json={"rating": rating, "comment": text}, headers=person.auth
     )
     assert response.status_code == 201
     return person
 
 
-def test_keywords_recur_in_several_comments_per_language(fb, feedback_app, world):
+def test_keywords_recur_in_several_comments_per_language(feedback_client, feedback_app, world):
     event = world.event()
     session = world.session(event)
     french = [
@@ -206,10 +209,12 @@ def test_keywords_recur_in_several_comments_per_language(fb, feedback_app, world
         "Meer preventie bij jongeren in Brussel, graag.",
     ]
     for text in french:
-        comment(fb, world, event, session, 4, text, "fr")
+        comment(feedback_client, world, event, session, 4, text, "fr")
     for text in dutch:
-        comment(fb, world, event, session, 3, text, "nl")
-    comment(fb, world, event, session, 5, "Only one English comment about mediation.", "en")
+        comment(feedback_client, world, event, session, 3, text, "nl")
+    comment(
+        feedback_client, world, event, session, 5, "Only one English comment about mediation.", "en"
+    )
     theme = rebuild(feedback_app, event)["themes"][0]
     keywords = {
         lang: {k["keyword"]: k["comments"] for k in ks} for lang, ks in theme["keywords"].items()
@@ -222,23 +227,27 @@ def test_keywords_recur_in_several_comments_per_language(fb, feedback_app, world
     assert theme["comments"] == {"count": 7, "by_language": {"fr": 4, "nl": 2, "en": 1}}
 
 
-def test_keywords_are_reused_while_the_comments_do_not_change(fb, feedback_app, world, monkeypatch):
+def test_keywords_are_reused_while_the_comments_do_not_change(
+    feedback_client, feedback_app, world, monkeypatch
+):
     event = world.event()
     session = world.session(event)
     for text in ("Mediation works in the metro.", "Mediation works at night too."):
-        comment(fb, world, event, session, 4, text)
+        comment(feedback_client, world, event, session, 4, text)
     calls = []
-    original = report.extract_keywords
-    monkeypatch.setattr(report, "extract_keywords", lambda *a: calls.append(a) or original(*a))
+    original = keywords.extract_keywords
+    monkeypatch.setattr(keywords, "extract_keywords", lambda *a: calls.append(a) or original(*a))
     first = rebuild(feedback_app, event)["themes"][0]["keywords"]
     second = rebuild(feedback_app, event)["themes"][0]["keywords"]
     assert first == second and len(calls) == 1
-    comment(fb, world, event, session, 2, "Mediation alone is not enough.")
+    comment(feedback_client, world, event, session, 2, "Mediation alone is not enough.")
     rebuild(feedback_app, event)
     assert len(calls) == 2
 
 
-def test_representative_comments_are_closest_to_the_mean_longest_first(fb, feedback_app, world):
+def test_representative_comments_are_closest_to_the_mean_longest_first(
+    feedback_client, feedback_app, world
+):
     event = world.event()
     session = world.session(event)
     texts = {
@@ -255,10 +264,10 @@ def test_representative_comments_are_closest_to_the_mean_longest_first(fb, feedb
         ),
     }
     for rating, text in texts.values():
-        comment(fb, world, event, session, rating, text)
+        comment(feedback_client, world, event, session, rating, text)
     theme = rebuild(feedback_app, event)["themes"][0]
     mean = statistics.mean(r for r, _t in texts.values())  # 3.2
-    informative = [(r, t) for r, t in texts.values() if len(t.split()) >= report.INFORMATIVE_WORDS]
+    informative = [(r, t) for r, t in texts.values() if len(t.split()) >= compose.INFORMATIVE_WORDS]
     informative.sort(key=lambda rt: (abs(rt[0] - mean), -len(rt[1])))
     assert [c["text"] for c in theme["representative_comments"]] == [t for _r, t in informative[:3]]
     assert theme["representative_comments"][0]["rating"] == 3
@@ -268,28 +277,28 @@ def test_representative_comments_are_closest_to_the_mean_longest_first(fb, feedb
 
 
 @pytest.fixture
-def hostile(fb, world):
+def hostile(feedback_client, world):
     """An event whose participants and organisers typed markup."""
     event = world.event(title="Sécurité & <Cities>")
     session = world.session(event, title="Drugs <b>and</b> trafficking")
-    recommend(fb, event, THEME, f"Ban {SCRIPT} from reports")
+    recommend(feedback_client, event, THEME, f"Ban {SCRIPT} from reports")
     for text in (
         SCRIPT + " was in my comment, twice the comment",
         MARKDOWN + " and again the comment",
     ):
-        comment(fb, world, event, session, 3, text)
+        comment(feedback_client, world, event, session, 3, text)
     return event
 
 
-def test_json_report(fb, hostile):
-    data = json.loads(get_report(fb, hostile, "json").get_data(as_text=True))
-    assert data["version"] == report.REPORT_VERSION
+def test_json_report(feedback_client, hostile):
+    data = json.loads(get_report(feedback_client, hostile, "json").get_data(as_text=True))
+    assert data["version"] == compose.REPORT_VERSION
     texts = [c["text"] for c in data["themes"][0]["representative_comments"]]
     assert any(SCRIPT in t for t in texts)  # JSON carries the text as typed: readers escape
 
 
-def test_html_report_escapes_what_participants_typed(fb, hostile):
-    response = get_report(fb, hostile, "html")
+def test_html_report_escapes_what_participants_typed(feedback_client, hostile):
+    response = get_report(feedback_client, hostile, "html")
     assert response.mimetype == "text/html"
     html = response.get_data(as_text=True)
     assert "<script" not in html
@@ -299,8 +308,8 @@ def test_html_report_escapes_what_participants_typed(fb, hostile):
     assert "<svg" in html and "@page" in html
 
 
-def test_markdown_report_escapes_markup_and_html(fb, hostile):
-    md = get_report(fb, hostile, "md").get_data(as_text=True)
+def test_markdown_report_escapes_markup_and_html(feedback_client, hostile):
+    md = get_report(feedback_client, hostile, "md").get_data(as_text=True)
     assert "<script" not in md and "<b>" not in md
     assert "&lt;script&gt;" in md
     escaped = r"\*\*bold\*\* \[click\]\(javascript:alert\(1\)\) \# not a heading \| a \| table \|"
@@ -322,15 +331,15 @@ def test_markdown_escape_neutralises_every_construct():
         "a\n===",
         "~~s~~",
     ):
-        escaped = report.md_escape(raw)
+        escaped = markdown.md_escape(raw)
         assert "<" not in escaped and "\n" not in escaped
         assert all(
             escaped[i - 1] == "\\" for i, ch in enumerate(escaped) if ch in "#>-.`![]()=~" and i
         )
 
 
-def test_pdf_report_reads_back(fb, hostile):
-    response = get_report(fb, hostile, "pdf")
+def test_pdf_report_reads_back(feedback_client, hostile):
+    response = get_report(feedback_client, hostile, "pdf")
     assert response.mimetype == "application/pdf"
     reader = PdfReader(io.BytesIO(response.data))
     text = "\n".join(page.extract_text() for page in reader.pages)
@@ -342,24 +351,26 @@ def test_pdf_report_reads_back(fb, hostile):
     assert reader.metadata.title.startswith("Recommendation report")
 
 
-def test_reports_follow_the_requested_language(fb, hostile):
-    md = get_report(fb, hostile, "md", "fr").get_data(as_text=True)
+def test_reports_follow_the_requested_language(feedback_client, hostile):
+    md = get_report(feedback_client, hostile, "md", "fr").get_data(as_text=True)
     assert "Rapport de recommandations" in md
-    pdf = PdfReader(io.BytesIO(get_report(fb, hostile, "pdf", "nl").data))
+    pdf = PdfReader(io.BytesIO(get_report(feedback_client, hostile, "pdf", "nl").data))
     assert "Aanbevelingsrapport" in " ".join(p.extract_text() for p in pdf.pages)
 
 
-def test_report_pdf_with_characters_outside_the_font(fb, feedback_app, world):
+def test_report_pdf_with_characters_outside_the_font(feedback_client, feedback_app, world):
     event = world.event()
     session = world.session(event)
-    comment(fb, world, event, session, 4, "Budapest őrség 😀 Łódź — “quoted”")
-    comment(fb, world, event, session, 4, "Another comment")
-    pdf = PdfReader(io.BytesIO(get_report(fb, event, "pdf").data))
+    comment(feedback_client, world, event, session, 4, "Budapest őrség 😀 Łódź — “quoted”")
+    comment(feedback_client, world, event, session, 4, "Another comment")
+    pdf = PdfReader(io.BytesIO(get_report(feedback_client, event, "pdf").data))
     assert "Łódź" in " ".join(p.extract_text() for p in pdf.pages)
 
 
-def test_unknown_format_is_422(fb, hostile):
-    response = fb.get(f"/api/v1/events/{hostile['slug']}/report?format=docx", headers=ORGANISER)
+def test_unknown_format_is_422(feedback_client, hostile):
+    response = feedback_client.get(
+        f"/api/v1/events/{hostile['slug']}/report?format=docx", headers=ORGANISER
+    )
     assert response.status_code == 422
     assert "format" in response.get_json()["errors"]["query"]
 
@@ -384,8 +395,8 @@ def age_marker(app, event, seconds: int) -> None:
         db.session.commit()
 
 
-def test_a_burst_of_feedback_marks_the_report_once(fb, feedback_app, world):
-    from services.feedback import logic
+def test_a_burst_of_feedback_marks_the_report_once(feedback_client, feedback_app, world):
+    from services.feedback import submissions
 
     event = world.event()
     session = world.session(event)
@@ -395,7 +406,7 @@ def test_a_burst_of_feedback_marks_the_report_once(fb, feedback_app, world):
     for _ in range(3):
         person = world.person(event, confirmed=[session])
         with feedback_app.app_context():
-            result = logic.submit_feedback(
+            result = submissions.submit_feedback(
                 db.session, event["slug"], session["code"],
                 world.tokens and _claim(person), {"rating": 4}, replace=False,
             )  # fmt: skip
@@ -415,51 +426,68 @@ def _claim(person):
     return ParticipantClaim(person.registration_id, person.info["token_version"])
 
 
-def test_readers_get_the_stored_report_within_a_minute_then_a_fresh_one(fb, feedback_app, world):
+def test_readers_get_the_stored_report_within_a_minute_then_a_fresh_one(
+    feedback_client, feedback_app, world
+):
     event = world.event()
     session = world.session(event)
-    comment(fb, world, event, session, 5, "First")
-    assert get_report(fb, event).get_json()["headline"]["responses"] == 1  # built on first read
-    comment(fb, world, event, session, 1, "Second")
+    comment(feedback_client, world, event, session, 5, "First")
+    assert (
+        get_report(feedback_client, event).get_json()["headline"]["responses"] == 1
+    )  # built on first read
+    comment(feedback_client, world, event, session, 1, "Second")
     # Changes younger than a minute may be missing: the scheduled rebuild is on its way.
-    assert get_report(fb, event).get_json()["headline"]["responses"] == 1
-    age_marker(feedback_app, event, int(report.MAX_AGE.total_seconds()) + 1)
-    assert get_report(fb, event).get_json()["headline"]["responses"] == 2
+    assert get_report(feedback_client, event).get_json()["headline"]["responses"] == 1
+    age_marker(feedback_app, event, int(store.MAX_AGE.total_seconds()) + 1)
+    assert get_report(feedback_client, event).get_json()["headline"]["responses"] == 2
     assert report_row(feedback_app, event).dirty_since is None
 
 
-def test_the_periodic_job_rebuilds_reports_left_dirty(fb, feedback_app, world):
+def test_the_periodic_job_rebuilds_reports_left_dirty(feedback_client, feedback_app, world):
     event = world.event()
     session = world.session(event)
     rebuild(feedback_app, event)
-    comment(fb, world, event, session, 5, "First")
+    comment(feedback_client, world, event, session, 5, "First")
     with feedback_app.app_context():
-        assert report.rebuild_stale(db) == 0  # younger than a burst: the scheduled task's job
-    age_marker(feedback_app, event, report.COALESCE_SECONDS + 1)
+        assert store.rebuild_stale(db) == 0  # younger than a burst: the scheduled task's job
+    age_marker(feedback_app, event, store.COALESCE_SECONDS + 1)
     with feedback_app.app_context():
-        assert report.rebuild_stale(db) == 1
+        assert store.rebuild_stale(db) == 1
     assert report_row(feedback_app, event).data["headline"]["responses"] == 1
 
 
-def test_erasure_drops_the_stored_report_that_quoted_the_person(fb, feedback_app, world):
+def test_erasure_drops_the_stored_report_that_quoted_the_person(
+    feedback_client, feedback_app, world
+):
     event = world.event()
     session = world.session(event)
-    gone = comment(fb, world, event, session, 3, "A very personal remark about my own city hall")
-    comment(fb, world, event, session, 3, "Something else entirely, said by someone staying")
-    assert "personal remark" in get_report(fb, event, "md").get_data(as_text=True)
+    gone = comment(
+        feedback_client, world, event, session, 3, "A very personal remark about my own city hall"
+    )
+    comment(
+        feedback_client,
+        world,
+        event,
+        session,
+        3,
+        "Something else entirely, said by someone staying",
+    )
+    assert "personal remark" in get_report(feedback_client, event, "md").get_data(as_text=True)
     world.deliver(
         TaskNames.ERASED, {"registration_id": gone.registration_id, "event_slug": event["slug"]}
     )
     assert report_row(feedback_app, event).data is None
-    body = get_report(fb, event, "md").get_data(as_text=True)
+    body = get_report(feedback_client, event, "md").get_data(as_text=True)
     assert "personal remark" not in body and "someone staying" in body
 
 
-def test_a_build_started_before_an_erasure_is_not_stored(feedback_app, world, fb, monkeypatch):
+def test_a_build_started_before_an_erasure_is_not_stored(
+    feedback_app, world, feedback_client, monkeypatch
+):
     event = world.event()
     session = world.session(event)
-    gone = comment(fb, world, event, session, 3, "Erase me please, this is my comment")
-    original = report.compose
+    gone = comment(feedback_client, world, event, session, 3, "Erase me please, this is my comment")
+    original = store.compose
 
     def erase_meanwhile(*args):
         world.deliver(
@@ -467,6 +495,6 @@ def test_a_build_started_before_an_erasure_is_not_stored(feedback_app, world, fb
         )
         return original(*args)
 
-    monkeypatch.setattr(report, "compose", erase_meanwhile)
+    monkeypatch.setattr(store, "compose", erase_meanwhile)
     rebuild(feedback_app, event)
     assert report_row(feedback_app, event).data is None

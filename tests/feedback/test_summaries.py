@@ -7,11 +7,11 @@ import statistics
 
 import pytest
 
-from tests.feedback.conftest import ORGANISER, OTHER_THEME, THEME, feedback_url
+from tests.feedback.helpers import ORGANISER, OTHER_THEME, THEME, feedback_url
 
 
-def summary_of(fb, event, session):
-    response = fb.get(
+def summary_of(feedback_client, event, session):
+    response = feedback_client.get(
         f"/api/v1/events/{event['slug']}/sessions/{session['code']}/summary", headers=ORGANISER
     )
     assert response.status_code == 200, response.get_json()
@@ -42,7 +42,7 @@ def check(summary: dict, ratings: list[int], attendees: int) -> None:
 
 
 @pytest.fixture
-def programme(fb, world):
+def programme(feedback_client, world):
     """Three sessions over two themes, attendees who rated at random (fixed seed)."""
     rng = random.Random(20240320)
     event = world.event()
@@ -58,7 +58,7 @@ def programme(fb, world):
             if rng.random() < 0.8:
                 rating = rng.randint(1, 5)
                 comment = f"Comment {n} on {session['code']}" if rng.random() < 0.5 else None
-                response = fb.post(
+                response = feedback_client.post(
                     feedback_url(event, session),
                     json={"rating": rating, "comment": comment},
                     headers=person.auth,
@@ -70,18 +70,20 @@ def programme(fb, world):
     return event, sessions, ratings, comments, attendees
 
 
-def test_session_summary_matches_an_independent_computation(fb, programme):
+def test_session_summary_matches_an_independent_computation(feedback_client, programme):
     event, sessions, ratings, comments, attendees = programme
     for session in sessions:
-        summary = summary_of(fb, event, session)
+        summary = summary_of(feedback_client, event, session)
         check(summary, ratings[session["code"]], attendees[session["code"]])
         assert sorted(summary["comments"]) == sorted(comments[session["code"]])
         assert summary["comments"] == sorted(summary["comments"], key=str.casefold)
 
 
-def test_event_summary_has_a_row_per_session_and_per_theme(fb, programme):
+def test_event_summary_has_a_row_per_session_and_per_theme(feedback_client, programme):
     event, sessions, ratings, _comments, attendees = programme
-    body = fb.get(f"/api/v1/events/{event['slug']}/summary", headers=ORGANISER).get_json()
+    body = feedback_client.get(
+        f"/api/v1/events/{event['slug']}/summary", headers=ORGANISER
+    ).get_json()
     assert [row["code"] for row in body["sessions"]] == [s["code"] for s in sessions]
     for row in body["sessions"]:
         check(row, ratings[row["code"]], attendees[row["code"]])
@@ -91,44 +93,48 @@ def test_event_summary_has_a_row_per_session_and_per_theme(fb, programme):
         assert row["sessions"] == codes
         pooled = [r for code in codes for r in ratings[code]]
         check(row, pooled, sum(attendees[code] for code in codes))
-    lean = fb.get(f"/api/v1/events/{event['slug']}/summary?comments=false", headers=ORGANISER)
+    lean = feedback_client.get(
+        f"/api/v1/events/{event['slug']}/summary?comments=false", headers=ORGANISER
+    )
     assert "comments" not in lean.get_json()["sessions"][0]
 
 
-def test_summaries_never_say_who_wrote_what(fb, world):
+def test_summaries_never_say_who_wrote_what(feedback_client, world):
     event = world.event()
     session = world.session(event)
     people = [world.person(event, confirmed=[session]) for _ in range(3)]
     for person, text in zip(people, ["b second", "C third", "a first"], strict=True):
-        fb.post(
+        feedback_client.post(
             feedback_url(event, session), json={"rating": 4, "comment": text}, headers=person.auth
         )
-    summary = summary_of(fb, event, session)
+    summary = summary_of(feedback_client, event, session)
     assert summary["comments"] == ["a first", "b second", "C third"]  # alphabetical, not by time
     text = str(summary)
     for person in people:
         assert person.registration_id not in text
 
 
-def test_a_session_without_feedback_has_empty_figures(fb, world):
+def test_a_session_without_feedback_has_empty_figures(feedback_client, world):
     event = world.event()
     session = world.session(event)
     world.person(event, confirmed=[session])
-    summary = summary_of(fb, event, session)
+    summary = summary_of(feedback_client, event, session)
     check(summary, [], 1)
     assert summary["comments"] == []
 
 
-def test_the_median_of_an_even_count_is_the_mean_of_the_middle_two(fb, world):
+def test_the_median_of_an_even_count_is_the_mean_of_the_middle_two(feedback_client, world):
     event = world.event()
     session = world.session(event)
     for rating in (1, 2, 4, 5):
         person = world.person(event, confirmed=[session])
-        fb.post(feedback_url(event, session), json={"rating": rating}, headers=person.auth)
-    assert summary_of(fb, event, session)["median"] == 3.0
+        feedback_client.post(
+            feedback_url(event, session), json={"rating": rating}, headers=person.auth
+        )
+    assert summary_of(feedback_client, event, session)["median"] == 3.0
 
 
-def test_summaries_need_an_organiser_token(fb, world):
+def test_summaries_need_an_organiser_token(feedback_client, world):
     event = world.event()
     session = world.session(event)
     person = world.person(event, confirmed=[session])
@@ -139,20 +145,20 @@ def test_summaries_need_an_organiser_token(fb, world):
         f"/api/v1/events/{event['slug']}/report",
         f"/api/v1/events/{event['slug']}/feedback",
     ):
-        assert fb.get(path).status_code == 401, path
-        assert fb.get(path, headers=person.auth).status_code == 401, path
-    assert fb.get("/api/v1/events/nope/summary", headers=ORGANISER).status_code == 404
+        assert feedback_client.get(path).status_code == 401, path
+        assert feedback_client.get(path, headers=person.auth).status_code == 401, path
+    assert feedback_client.get("/api/v1/events/nope/summary", headers=ORGANISER).status_code == 404
 
 
 # --- recommendations ---------------------------------------------------------------------------
 
 
-def test_recommendations_show_their_support(fb, world):
+def test_recommendations_show_their_support(feedback_client, world):
     rng = random.Random(7)
     event = world.event()
     session = world.session(event)
     made = [
-        fb.post(
+        feedback_client.post(
             f"/api/v1/events/{event['slug']}/recommendations",
             json={"theme": THEME, "text": text},
             headers=ORGANISER,
@@ -165,7 +171,7 @@ def test_recommendations_show_their_support(fb, world):
     for _ in range(17):
         person = world.person(event, confirmed=[session])
         given = {rid: rng.randint(-2, 2) for rid in ids[:2] if rng.random() < 0.8}
-        response = fb.post(
+        response = feedback_client.post(
             feedback_url(event, session),
             json={"rating": 3, "endorsements": {str(k): v for k, v in given.items()}},
             headers=person.auth,
@@ -173,7 +179,9 @@ def test_recommendations_show_their_support(fb, world):
         assert response.status_code == 201
         for rid, value in given.items():
             answers[rid].append(value)
-    listed = fb.get(f"/api/v1/events/{event['slug']}/recommendations", headers=ORGANISER).get_json()
+    listed = feedback_client.get(
+        f"/api/v1/events/{event['slug']}/recommendations", headers=ORGANISER
+    ).get_json()
     by_id = {row["id"]: row for row in listed}
     for rid, values in answers.items():
         row = by_id[rid]
@@ -184,22 +192,24 @@ def test_recommendations_show_their_support(fb, world):
     assert by_id[ids[2]]["answers"] == 0 and by_id[ids[2]]["mean"] is None
 
 
-def test_a_participant_has_one_answer_per_recommendation_their_latest(fb, world):
+def test_a_participant_has_one_answer_per_recommendation_their_latest(feedback_client, world):
     event = world.event()
     one, two = world.session(event), world.session(event)
     person = world.person(event, confirmed=[one, two])
-    rid = fb.post(
+    rid = feedback_client.post(
         f"/api/v1/events/{event['slug']}/recommendations",
         json={"theme": THEME, "text": "Fund mediation teams."},
         headers=ORGANISER,
     ).get_json()["id"]
     for session, value in ((one, -2), (two, 2)):
-        fb.post(
+        feedback_client.post(
             feedback_url(event, session),
             json={"rating": 4, "endorsements": {str(rid): value}},
             headers=person.auth,
         )
-    (row,) = fb.get(f"/api/v1/events/{event['slug']}/recommendations", headers=ORGANISER).get_json()
+    (row,) = feedback_client.get(
+        f"/api/v1/events/{event['slug']}/recommendations", headers=ORGANISER
+    ).get_json()
     assert (row["answers"], row["mean"]) == (1, 2.0)
 
 
@@ -212,32 +222,34 @@ def test_a_participant_has_one_answer_per_recommendation_their_latest(fb, world)
         ({"theme": THEME}, "text"),
     ],
 )
-def test_a_recommendation_needs_a_known_theme_and_a_text(fb, world, body, field):
+def test_a_recommendation_needs_a_known_theme_and_a_text(feedback_client, world, body, field):
     event = world.event()
     world.session(event)
-    response = fb.post(
+    response = feedback_client.post(
         f"/api/v1/events/{event['slug']}/recommendations", json=body, headers=ORGANISER
     )
     assert response.status_code == 422
     assert field in response.get_json()["errors"]["json"]
 
 
-def test_the_feedback_export_has_no_identities_and_neutralises_formulas(fb, world):
+def test_the_feedback_export_has_no_identities_and_neutralises_formulas(feedback_client, world):
     import csv
     import io
 
     event = world.event()
     session = world.session(event)
     people = [world.person(event, confirmed=[session]) for _ in range(2)]
-    fb.post(
+    feedback_client.post(
         feedback_url(event, session),
         json={"rating": 2, "comment": '=HYPERLINK("x")'},
         headers=people[0].auth,
     )
-    fb.post(
+    feedback_client.post(
         feedback_url(event, session), json={"rating": 5, "comment": "Fine"}, headers=people[1].auth
     )
-    response = fb.get(f"/api/v1/events/{event['slug']}/feedback?format=csv", headers=ORGANISER)
+    response = feedback_client.get(
+        f"/api/v1/events/{event['slug']}/feedback?format=csv", headers=ORGANISER
+    )
     assert response.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert list(rows[0]) == ["session", "session_title", "theme", "rating", "comment"]
@@ -248,21 +260,29 @@ def test_the_feedback_export_has_no_identities_and_neutralises_formulas(fb, worl
     body = response.get_data(as_text=True)
     for person in people:
         assert person.registration_id not in body
-    as_json = fb.get(f"/api/v1/events/{event['slug']}/feedback", headers=ORGANISER).get_json()
+    as_json = feedback_client.get(
+        f"/api/v1/events/{event['slug']}/feedback", headers=ORGANISER
+    ).get_json()
     assert [r["rating"] for r in as_json] == [5, 2]
 
 
-def test_summaries_of_one_event_ignore_the_others(fb, world):
+def test_summaries_of_one_event_ignore_the_others(feedback_client, world):
     small, big = world.event(), world.event()
     mine = world.session(small)
     theirs = [world.session(big) for _ in range(3)]  # most sessions belong to the other event
     for event, session, rating in [(small, mine, 2), (big, theirs[0], 5), (big, theirs[1], 4)]:
         person = world.person(event, confirmed=[session])
-        fb.post(feedback_url(event, session), json={"rating": rating}, headers=person.auth)
-    body = fb.get(f"/api/v1/events/{small['slug']}/summary", headers=ORGANISER).get_json()
+        feedback_client.post(
+            feedback_url(event, session), json={"rating": rating}, headers=person.auth
+        )
+    body = feedback_client.get(
+        f"/api/v1/events/{small['slug']}/summary", headers=ORGANISER
+    ).get_json()
     assert [(row["code"], row["distribution"]) for row in body["sessions"]] == [
         (mine["code"], {"1": 0, "2": 1, "3": 0, "4": 0, "5": 0})
     ]
-    other = fb.get(f"/api/v1/events/{big['slug']}/summary", headers=ORGANISER).get_json()
+    other = feedback_client.get(
+        f"/api/v1/events/{big['slug']}/summary", headers=ORGANISER
+    ).get_json()
     assert sum(row["responses"] for row in other["sessions"]) == 2
-    check(summary_of(fb, big, theirs[2]), [], 0)
+    check(summary_of(feedback_client, big, theirs[2]), [], 0)

@@ -11,10 +11,9 @@ import os
 import subprocess
 import sys
 
-from services.feedback.tasks import FeedbackTasks
 from shared.config import ROOT
-from shared.contracts import SUBSCRIBERS, Queues
-from tests.conftest import SECRET_KEY
+from shared.contracts import SUBSCRIBERS, OwnTasks, Queues
+from tests.helpers import SECRET_KEY
 
 PROBE = """
 import json
@@ -42,9 +41,9 @@ def test_the_worker_consumes_every_event_sent_to_its_queue(settings, feedback_db
     found = json.loads(done.stdout.strip().splitlines()[-1])
     wanted = {name for name, queues in SUBSCRIBERS.items() if Queues.FEEDBACK in queues}
     own = {
-        FeedbackTasks.REBUILD_REPORT,
-        FeedbackTasks.SEND_INVITATIONS,
-        FeedbackTasks.REBUILD_STALE_REPORTS,
+        OwnTasks.REBUILD_REPORT,
+        OwnTasks.SEND_INVITATIONS,
+        OwnTasks.REBUILD_STALE_REPORTS,
     }
     assert set(found["tasks"]) == wanted | own
     assert set(found["tasks"].values()) == {"services.feedback.tasks"}

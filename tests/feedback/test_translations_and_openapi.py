@@ -73,14 +73,14 @@ CONTRACT = [
 @pytest.mark.parametrize(
     ("method", "path", "who"), CONTRACT, ids=[f"{m} {p}" for m, p, _ in CONTRACT]
 )
-def test_every_feedback_endpoint_of_the_contract_is_documented(fb, method, path, who):
-    spec = fb.get("/openapi.json").get_json()
+def test_every_feedback_endpoint_of_the_contract_is_documented(feedback_client, method, path, who):
+    spec = feedback_client.get("/openapi.json").get_json()
     operation = spec["paths"][path][method]
     assert {who: []} in operation["security"]
 
 
-def test_the_feedback_schema_documents_its_limits(fb):
-    spec = fb.get("/openapi.json").get_json()
+def test_the_feedback_schema_documents_its_limits(feedback_client):
+    spec = feedback_client.get("/openapi.json").get_json()
     schema = spec["components"]["schemas"]["FeedbackIn"]
     assert schema["required"] == ["rating"]
     assert (
@@ -92,4 +92,4 @@ def test_the_feedback_schema_documents_its_limits(fb):
     report = spec["paths"]["/api/v1/events/{slug}/report"]["get"]["parameters"]
     formats = next(p for p in report if p["name"] == "format")
     assert formats["schema"]["enum"] == ["json", "html", "md", "pdf"]
-    assert fb.get("/healthz").get_json() == {"service": "feedback", "status": "ok"}
+    assert feedback_client.get("/healthz").get_json() == {"service": "feedback", "status": "ok"}

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import ORGANISER_TOKEN
-from tests.feedback.conftest import ORGANISER, THEME, feedback_url, now
+from tests.feedback.helpers import ORGANISER, THEME, feedback_url
+from tests.helpers import ORGANISER_TOKEN, now
 
 
 def text(response) -> str:
@@ -33,9 +33,9 @@ def rate_url(person, **query) -> str:
     return f"/rate/{person.token}" + (f"?{suffix}" if suffix else "")
 
 
-def test_the_rate_page_lists_my_started_confirmed_sessions(fb, attendee):
+def test_the_rate_page_lists_my_started_confirmed_sessions(feedback_client, attendee):
     _event, held, _other, later, person = attendee
-    response = fb.get(rate_url(person, lang="en"))
+    response = feedback_client.get(rate_url(person, lang="en"))
     assert response.status_code == 200
     page = text(response)
     assert 'id="session-' + held["code"] + '"' in page
@@ -51,47 +51,53 @@ def test_the_rate_page_lists_my_started_confirmed_sessions(fb, attendee):
     assert 'name="viewport"' in page
 
 
-def test_the_rate_page_speaks_the_participants_language_unless_asked(fb, attendee):
+def test_the_rate_page_speaks_the_participants_language_unless_asked(feedback_client, attendee):
     *_, person = attendee
-    assert "Évaluer mes sessions" in text(fb.get(rate_url(person)))  # registered in French
-    assert "Mijn sessies beoordelen" in text(fb.get(rate_url(person, lang="nl")))
+    assert "Évaluer mes sessions" in text(
+        feedback_client.get(rate_url(person))
+    )  # registered in French
+    assert "Mijn sessies beoordelen" in text(feedback_client.get(rate_url(person, lang="nl")))
     # ?lang= is remembered in a cookie
-    assert "Mijn sessies beoordelen" in text(fb.get(rate_url(person)))
-    fb.delete_cookie("lang")
-    english = fb.get(rate_url(person), headers={"Accept-Language": "en"})
+    assert "Mijn sessies beoordelen" in text(feedback_client.get(rate_url(person)))
+    feedback_client.delete_cookie("lang")
+    english = feedback_client.get(rate_url(person), headers={"Accept-Language": "en"})
     assert "Évaluer mes sessions" in text(english)  # the participant's own language wins
-    assert "Feedback" in text(fb.get("/", headers={"Accept-Language": "nl-BE,nl;q=0.9"}))
+    assert "Feedback" in text(
+        feedback_client.get("/", headers={"Accept-Language": "nl-BE,nl;q=0.9"})
+    )
 
 
-def test_an_invalid_link_is_a_404_page(fb):
-    response = fb.get("/rate/not-a-token?lang=en")
+def test_an_invalid_link_is_a_404_page(feedback_client):
+    response = feedback_client.get("/rate/not-a-token?lang=en")
     assert response.status_code == 404
     assert "This link is not valid" in text(response)
 
 
-def test_rating_from_the_page_saves_and_redirects(fb, attendee):
+def test_rating_from_the_page_saves_and_redirects(feedback_client, attendee):
     event, held, _other, _later, person = attendee
-    response = fb.post(
+    response = feedback_client.post(
         f"/rate/{person.token}/sessions/{held['code']}",
         data={"rating": "4", "comment": "Très utile"},
     )
     assert response.status_code == 303
     assert response.headers["Location"].endswith(f"/rate/{person.token}#session-{held['code']}")
-    mine = fb.get(feedback_url(event, held), headers=person.auth).get_json()
+    mine = feedback_client.get(feedback_url(event, held), headers=person.auth).get_json()
     assert (mine["rating"], mine["comment"]) == (4, "Très utile")
-    page = text(fb.get(rate_url(person)))
+    page = text(feedback_client.get(rate_url(person)))
     assert "Votre avis est enregistré" in page or "votre avis est enregistré" in page
     assert 'value="4" required checked' in page
     assert "Modifier mon avis" in page
     # Sending the form again replaces the feedback.
-    fb.post(f"/rate/{person.token}/sessions/{held['code']}", data={"rating": "2", "comment": ""})
-    mine = fb.get(feedback_url(event, held), headers=person.auth).get_json()
+    feedback_client.post(
+        f"/rate/{person.token}/sessions/{held['code']}", data={"rating": "2", "comment": ""}
+    )
+    mine = feedback_client.get(feedback_url(event, held), headers=person.auth).get_json()
     assert (mine["rating"], mine["comment"]) == (2, None)
 
 
-def test_errors_are_shown_next_to_their_fields_in_the_page_language(fb, attendee):
+def test_errors_are_shown_next_to_their_fields_in_the_page_language(feedback_client, attendee):
     _event, held, *_rest, person = attendee
-    response = fb.post(
+    response = feedback_client.post(
         f"/rate/{person.token}/sessions/{held['code']}?lang=fr",
         data={"rating": "9", "comment": "x" * 2001},
     )
@@ -102,35 +108,37 @@ def test_errors_are_shown_next_to_their_fields_in_the_page_language(fb, attendee
     assert "x" * 2001 in page  # what was typed is kept
 
 
-def test_rules_broken_from_the_page_are_explained(fb, world):
+def test_rules_broken_from_the_page_are_explained(feedback_client, world):
     event = world.event()
     later = world.session(event, starts_at=now() + timedelta(hours=1))
     person = world.person(event, confirmed=[later], language="en")
-    response = fb.post(f"/rate/{person.token}/sessions/{later['code']}", data={"rating": "3"})
+    response = feedback_client.post(
+        f"/rate/{person.token}/sessions/{later['code']}", data={"rating": "3"}
+    )
     assert response.status_code == 409
     assert "You can rate this session once it has started." in text(response)
 
 
-def test_endorsements_from_the_page(fb, world):
+def test_endorsements_from_the_page(feedback_client, world):
     event = world.event()
     session = world.session(event)
     person = world.person(event, confirmed=[session], language="en")
-    rid = fb.post(
+    rid = feedback_client.post(
         f"/api/v1/events/{event['slug']}/recommendations",
         json={"theme": THEME, "text": "Fund <mediation> teams"},
         headers=ORGANISER,
     ).get_json()["id"]
-    page = text(fb.get(rate_url(person)))
+    page = text(feedback_client.get(rate_url(person)))
     assert "Fund &lt;mediation&gt; teams" in page
     assert page.count(f'name="endorse-{rid}"') == 6  # no opinion, then -2..+2
-    fb.post(
+    feedback_client.post(
         f"/rate/{person.token}/sessions/{session['code']}",
         data={"rating": "5", f"endorse-{rid}": "2"},
     )
-    mine = fb.get(feedback_url(event, session), headers=person.auth).get_json()
+    mine = feedback_client.get(feedback_url(event, session), headers=person.auth).get_json()
     assert mine["endorsements"] == {str(rid): 2}
-    assert f'name="endorse-{rid}" value="2" checked' in text(fb.get(rate_url(person)))
-    bad = fb.post(
+    assert f'name="endorse-{rid}" value="2" checked' in text(feedback_client.get(rate_url(person)))
+    bad = feedback_client.post(
         f"/rate/{person.token}/sessions/{session['code']}",
         data={"rating": "5", f"endorse-{rid}": "7"},
     )
@@ -138,11 +146,11 @@ def test_endorsements_from_the_page(fb, world):
     assert "Please choose a value from −2 to +2." in text(bad)
 
 
-def test_after_the_window_the_page_says_so_and_has_no_form(fb, world):
+def test_after_the_window_the_page_says_so_and_has_no_form(feedback_client, world):
     event = world.event(feedback_closes_at=now() - timedelta(hours=1))
     session = world.session(event, starts_at=now() - timedelta(days=1))
     person = world.person(event, confirmed=[session], language="en")
-    page = text(fb.get(rate_url(person)))
+    page = text(feedback_client.get(rate_url(person)))
     assert "The feedback period ended on" in page
     assert "<form" not in page.split("<main", 1)[1].split("</main>")[0]
 
@@ -166,39 +174,39 @@ def test_a_form_without_its_csrf_token_is_refused(feedback_settings, world, atte
 # --- organisers ----------------------------------------------------------------------------------
 
 
-def sign_in(fb):
-    response = fb.post("/organiser", data={"token": ORGANISER_TOKEN})
+def sign_in(feedback_client):
+    response = feedback_client.post("/organiser", data={"token": ORGANISER_TOKEN})
     assert response.status_code == 303
 
 
-def test_organiser_pages_need_a_sign_in(fb, world):
+def test_organiser_pages_need_a_sign_in(feedback_client, world):
     event = world.event()
-    response = fb.get(f"/organiser/events/{event['slug']}")
+    response = feedback_client.get(f"/organiser/events/{event['slug']}")
     assert response.status_code == 302 and "/organiser?next=" in response.headers["Location"]
-    assert fb.post("/organiser?lang=en", data={"token": "wrong"}).status_code == 401
-    sign_in(fb)
-    assert fb.get(f"/organiser/events/{event['slug']}").status_code == 200
-    fb.post("/organiser/sign-out")
-    assert fb.get(f"/organiser/events/{event['slug']}").status_code == 302
+    assert feedback_client.post("/organiser?lang=en", data={"token": "wrong"}).status_code == 401
+    sign_in(feedback_client)
+    assert feedback_client.get(f"/organiser/events/{event['slug']}").status_code == 200
+    feedback_client.post("/organiser/sign-out")
+    assert feedback_client.get(f"/organiser/events/{event['slug']}").status_code == 302
 
 
-def test_the_dashboard_draws_charts_and_escapes_comments(fb, world):
+def test_the_dashboard_draws_charts_and_escapes_comments(feedback_client, world):
     event = world.event()
     session = world.session(event)
     for rating, comment in ((5, "<script>alert(1)</script>"), (3, "Good & useful")):
         person = world.person(event, confirmed=[session])
-        fb.post(
+        feedback_client.post(
             feedback_url(event, session),
             json={"rating": rating, "comment": comment},
             headers=person.auth,
         )
-    fb.post(
+    feedback_client.post(
         f"/api/v1/events/{event['slug']}/recommendations",
         json={"theme": THEME, "text": "More <b>night</b> mediators"},
         headers=ORGANISER,
     )
-    sign_in(fb)
-    page = text(fb.get(f"/organiser/events/{event['slug']}?lang=en"))
+    sign_in(feedback_client)
+    page = text(feedback_client.get(f"/organiser/events/{event['slug']}?lang=en"))
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "Good &amp; useful" in page
@@ -208,74 +216,87 @@ def test_the_dashboard_draws_charts_and_escapes_comments(fb, world):
     assert "100 %" in page  # both attendees answered
 
 
-def test_before_any_session_is_held_the_response_rate_is_a_dash_not_zero(fb, world):
+def test_before_any_session_is_held_the_response_rate_is_a_dash_not_zero(feedback_client, world):
     event = world.event()
     world.session(event)
-    sign_in(fb)
-    page = text(fb.get(f"/organiser/events/{event['slug']}?lang=en"))
+    sign_in(feedback_client)
+    page = text(feedback_client.get(f"/organiser/events/{event['slug']}?lang=en"))
     start = page.index('<ul class="figures">')
     figures = page[start : page.index("</ul>", start)]
     assert "<strong>–</strong> Response rate (sessions held)" in figures
     assert "0 %" not in figures
 
 
-def test_organisers_add_a_recommendation_from_the_dashboard(fb, world):
+def test_organisers_add_a_recommendation_from_the_dashboard(feedback_client, world):
     event = world.event()
     world.session(event)
-    sign_in(fb)
-    missing = fb.post(
+    sign_in(feedback_client)
+    missing = feedback_client.post(
         f"/organiser/events/{event['slug']}/recommendations?lang=en", data={"theme": "", "text": ""}
     )
     assert missing.status_code == 422
     assert "Please choose a theme." in text(missing)
-    added = fb.post(
+    added = feedback_client.post(
         f"/organiser/events/{event['slug']}/recommendations",
         data={"theme": THEME, "text": "Fund it"},
     )
     assert added.status_code == 303
-    listed = fb.get(f"/api/v1/events/{event['slug']}/recommendations", headers=ORGANISER).get_json()
+    listed = feedback_client.get(
+        f"/api/v1/events/{event['slug']}/recommendations", headers=ORGANISER
+    ).get_json()
     assert [r["text"] for r in listed] == ["Fund it"]
 
 
-def test_organisers_download_the_report_and_the_csv(fb, world):
+def test_organisers_download_the_report_and_the_csv(feedback_client, world):
     event = world.event()
     session = world.session(event)
     person = world.person(event, confirmed=[session])
-    fb.post(
+    feedback_client.post(
         feedback_url(event, session), json={"rating": 4, "comment": "+1 great"}, headers=person.auth
     )
-    sign_in(fb)
-    html = fb.get(f"/organiser/events/{event['slug']}/report?lang=en")
+    sign_in(feedback_client)
+    html = feedback_client.get(f"/organiser/events/{event['slug']}/report?lang=en")
     assert html.status_code == 200 and "Recommendation report" in text(html)
-    assert fb.get(f"/organiser/events/{event['slug']}/report.pdf").mimetype == "application/pdf"
-    assert fb.get(f"/organiser/events/{event['slug']}/report.md").mimetype == "text/markdown"
-    assert fb.get(f"/organiser/events/{event['slug']}/report.json").get_json()["version"] == 1
-    assert fb.get(f"/organiser/events/{event['slug']}/report.exe").status_code == 404
-    csv_text = text(fb.get(f"/organiser/events/{event['slug']}/feedback.csv"))
+    assert (
+        feedback_client.get(f"/organiser/events/{event['slug']}/report.pdf").mimetype
+        == "application/pdf"
+    )
+    assert (
+        feedback_client.get(f"/organiser/events/{event['slug']}/report.md").mimetype
+        == "text/markdown"
+    )
+    assert (
+        feedback_client.get(f"/organiser/events/{event['slug']}/report.json").get_json()["version"]
+        == 1
+    )
+    assert feedback_client.get(f"/organiser/events/{event['slug']}/report.exe").status_code == 404
+    csv_text = text(feedback_client.get(f"/organiser/events/{event['slug']}/feedback.csv"))
     assert "'+1 great" in csv_text
     assert person.registration_id not in csv_text
 
 
-def test_sign_in_does_not_redirect_outside_the_organiser_pages(fb):
-    response = fb.post(
+def test_sign_in_does_not_redirect_outside_the_organiser_pages(feedback_client):
+    response = feedback_client.post(
         "/organiser", data={"token": ORGANISER_TOKEN, "next": "https://evil.example/"}
     )
     assert response.headers["Location"] == "/organiser"
 
 
-def test_a_token_created_with_the_cli_signs_in_and_can_be_revoked(feedback_app, fb, world):
+def test_a_token_created_with_the_cli_signs_in_and_can_be_revoked(
+    feedback_app, feedback_client, world
+):
     runner = feedback_app.test_cli_runner()
     token = runner.invoke(args=["organiser", "create-token", "rapporteur"]).output.strip()
     event = world.event()
     assert (
-        fb.get(
+        feedback_client.get(
             f"/api/v1/events/{event['slug']}/summary", headers={"Authorization": f"Bearer {token}"}
         ).status_code
         == 200
     )
     runner.invoke(args=["organiser", "revoke-token", "rapporteur"])
     assert (
-        fb.get(
+        feedback_client.get(
             f"/api/v1/events/{event['slug']}/summary", headers={"Authorization": f"Bearer {token}"}
         ).status_code
         == 401

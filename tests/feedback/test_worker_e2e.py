@@ -21,16 +21,15 @@ from sqlalchemy import select
 from services.feedback.extensions import db as feedback_db_handle
 from services.feedback.models import Attendance, Participant, ProgrammeSession, Report
 from services.feedback.models import Outbox as FeedbackOutbox
-from services.feedback.tasks import FeedbackTasks
 from services.registration.extensions import db as registration_db_handle
 from services.registration.models import Outbox as RegistrationOutbox
 from shared import contracts
 from shared.celery_app import make_celery
 from shared.config import ROOT
-from shared.contracts import Queues, TaskNames
+from shared.contracts import OwnTasks, Queues, TaskNames
 from shared.outbox import relay_batch
-from tests.conftest import ORGANISER_TOKEN, SECRET_KEY
-from tests.feedback.conftest import bearer, feedback_url
+from tests.feedback.helpers import feedback_url
+from tests.helpers import ORGANISER_TOKEN, SECRET_KEY, bearer
 
 pytestmark = pytest.mark.slow
 QUEUES = (Queues.FEEDBACK, Queues.NOTIFIER, Queues.REGISTRATION)
@@ -87,7 +86,16 @@ def worker(settings: Any, feedback_db: str, broker: redis_lib.Redis) -> Any:
 
 
 def test_registration_to_feedback_to_invitation_through_real_workers(
-    app, client, make_event, make_session, register, settings, feedback_app, fb, worker, broker
+    app,
+    client,
+    make_event,
+    make_session,
+    register,
+    settings,
+    feedback_app,
+    feedback_client,
+    worker,
+    broker,
 ):
     celery = make_celery("test-relay", settings)
 
@@ -117,7 +125,7 @@ def test_registration_to_feedback_to_invitation_through_real_workers(
         participant = feedback_db_handle.session.scalar(select(Participant))
         assert (participant.language, participant.city) == ("nl", "Gent")
     url = feedback_url(event, session)
-    not_yet = fb.post(url, json={"rating": 5}, headers=bearer(token))
+    not_yet = feedback_client.post(url, json={"rating": 5}, headers=bearer(token))
     assert not_yet.status_code == 409  # the session has not started
 
     # The organisers move the session into the past: the feedback service hears of it.
@@ -137,7 +145,9 @@ def test_registration_to_feedback_to_invitation_through_real_workers(
             return row.starts_at < datetime.now(UTC)
 
     wait_for(started)
-    rated = fb.post(url, json={"rating": 5, "comment": "Zeer nuttig"}, headers=bearer(token))
+    rated = feedback_client.post(
+        url, json={"rating": 5, "comment": "Zeer nuttig"}, headers=bearer(token)
+    )
     assert rated.status_code == 201, rated.get_json()
 
     # The worker rebuilds the report a few seconds after the burst of feedback.
@@ -151,7 +161,7 @@ def test_registration_to_feedback_to_invitation_through_real_workers(
 
     # The periodic job, run by the worker: one invitation, relayed to the notifier's queue.
     for _ in range(2):
-        celery.send_task(FeedbackTasks.SEND_INVITATIONS, queue=Queues.FEEDBACK)
+        celery.send_task(OwnTasks.SEND_INVITATIONS, queue=Queues.FEEDBACK)
     wait_for(relay_feedback)
     time.sleep(1.0)  # the second run has finished too (solo pool, in order)
     relay_feedback()

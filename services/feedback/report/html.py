@@ -1,0 +1,33 @@
+"""The report as an HTML page (the template `feedback/report.html`: charts are inline SVG)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import render_template
+
+from services.feedback.report.wording import (
+    Labels,
+    headline_rows,
+    method_rules,
+    number,
+    percent,
+    signed,
+    support_text,
+)
+from shared.pages import LANGUAGE_NAMES
+
+
+def render_report_html(data: dict[str, Any], labels: Labels) -> str:
+    return render_template(
+        "feedback/report.html",
+        data=data,
+        labels=labels,
+        headline=headline_rows(data["headline"], labels),
+        method=method_rules(data["method"], labels),
+        support_text=lambda row: support_text(row, labels),
+        percent=percent,
+        number=number,
+        signed=signed,
+        language_names=LANGUAGE_NAMES,
+    )
