@@ -4,21 +4,18 @@ service binds to it, health, and the organiser-token, migrate and relay commands
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import click
-from celery import Celery, Task
-from flask import Blueprint as FlaskBlueprint
+from celery import Celery
 from flask import Flask, current_app, jsonify
-from flask_babel import Babel
-from flask_smorest import Api, Blueprint
-from flask_wtf.csrf import CSRFProtect
+from flask_smorest import Api
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.auth import hash_token, new_organiser_token
+from shared.auth import OrganiserTokenMixin, ParticipantTokens, hash_token, new_organiser_token
 from shared.celery_app import bind_flask, make_celery
 from shared.config import ROOT, Settings, SettingsError, load_settings
 from shared.db import Database, utcnow
@@ -74,42 +71,41 @@ def create_service_app(
 
 @dataclass(frozen=True)
 class ServiceParts:
-    """What a service plugs into its app: blueprints, commands, tasks and how it picks a page's
-    language. `register_tasks` defines the service's tasks on its Celery app (its `tasks.py`)."""
+    """The modules of a service that its app binds, each in the project's shape: `extensions`
+    (`SERVICE`, `db`, `organiser_auth`, `csrf`, `babel`), `api` (`blueprints`), `web` (`bp`,
+    `select_locale`), `cli` (`init_app`) and `tasks` (`register_tasks`); plus its queue and its
+    organiser-token table."""
 
     queue: str
-    api_blueprints: Sequence[Blueprint]
-    pages: FlaskBlueprint
-    locale_selector: Callable[[], str]
-    commands: Callable[[Flask], None]
-    register_tasks: Callable[[Celery], dict[str, Task]]
+    organiser_tokens: type[OrganiserTokenMixin]
+    extensions: ModuleType
+    api: ModuleType
+    web: ModuleType
+    cli: ModuleType
+    tasks: ModuleType
 
 
-def assemble_app(
-    app: Flask,
-    settings: Settings,
-    service: str,
-    database: Database,
-    csrf: CSRFProtect,
-    babel: Babel,
-    parts: ServiceParts,
-) -> Celery:
-    """Bind the rest of a service to its app: its Celery app and tasks, CSRF (pages only), rate
-    limits, languages, the API and its OpenAPI document, the pages, the commands, `/healthz`."""
-    celery_app = make_celery(service, settings, queues=[parts.queue])
-    app.extensions["tasks"] = parts.register_tasks(celery_app)
+def assemble_app(app: Flask, settings: Settings, parts: ServiceParts) -> Celery:
+    """Bind the rest of a service to its app (its database is bound already): organiser and
+    participant tokens, its Celery app and tasks, CSRF (pages only), rate limits, languages, the
+    API and its OpenAPI document, the pages, the commands and `/healthz`."""
+    ext = parts.extensions
+    ext.organiser_auth.init_app(app, ext.db, parts.organiser_tokens, settings)
+    app.extensions["participant_tokens"] = ParticipantTokens(settings.secret_key)
+    celery_app = make_celery(ext.SERVICE, settings, queues=[parts.queue])
+    app.extensions["tasks"] = parts.tasks.register_tasks(celery_app)
     bind_flask(celery_app, app)
     app.extensions["celery"] = celery_app
-    csrf.init_app(app)
+    ext.csrf.init_app(app)
     init_limiter(app, settings)
-    babel.init_app(app, locale_selector=parts.locale_selector)
+    ext.babel.init_app(app, locale_selector=parts.web.select_locale)
     smorest = Api(app)
-    for blueprint in parts.api_blueprints:
-        csrf.exempt(blueprint)
+    for blueprint in parts.api.blueprints:
+        ext.csrf.exempt(blueprint)
         smorest.register_blueprint(blueprint)
-    app.register_blueprint(parts.pages)
-    parts.commands(app)
-    add_healthz(app, database, service)
+    app.register_blueprint(parts.web.bp)
+    parts.cli.init_app(app)
+    add_healthz(app, ext.db, ext.SERVICE)
     return celery_app
 
 

@@ -87,17 +87,19 @@ def registration_db(backend: str, tmp_path_factory: pytest.TempPathFactory) -> s
 
 
 @pytest.fixture
-def app(settings: Settings, registration_db: str) -> Iterator[Any]:
+def registration_app(settings: Settings, registration_db: str) -> Iterator[Any]:
     from services.registration.app import create_app
 
     settings = dataclasses.replace(settings, registration_database_url=registration_db)
-    app = create_app({"TESTING": True, "SETTINGS": settings, "WTF_CSRF_ENABLED": False})
-    yield app
+    registration_app = create_app(
+        {"TESTING": True, "SETTINGS": settings, "WTF_CSRF_ENABLED": False}
+    )
+    yield registration_app
 
 
 @pytest.fixture
-def client(app: Any) -> Any:
-    return app.test_client()
+def registration_client(registration_app: Any) -> Any:
+    return registration_app.test_client()
 
 
 @pytest.fixture
@@ -106,7 +108,9 @@ def organiser() -> dict[str, str]:
 
 
 @pytest.fixture
-def make_event(client: Any, organiser: dict[str, str]) -> Callable[..., dict[str, Any]]:
+def make_event(
+    registration_client: Any, organiser: dict[str, str]
+) -> Callable[..., dict[str, Any]]:
     counter = itertools.count(1)
 
     def make(**overrides: Any) -> dict[str, Any]:
@@ -123,7 +127,7 @@ def make_event(client: Any, organiser: dict[str, str]) -> Callable[..., dict[str
             "registration_closes_at": (now() + timedelta(days=20)).isoformat(),
             **overrides,
         }
-        response = client.post("/api/v1/events", json=body, headers=organiser)
+        response = registration_client.post("/api/v1/events", json=body, headers=organiser)
         assert response.status_code == 201, response.get_json()
         return dict(response.get_json())
 
@@ -131,7 +135,9 @@ def make_event(client: Any, organiser: dict[str, str]) -> Callable[..., dict[str
 
 
 @pytest.fixture
-def make_session(client: Any, organiser: dict[str, str]) -> Callable[..., dict[str, Any]]:
+def make_session(
+    registration_client: Any, organiser: dict[str, str]
+) -> Callable[..., dict[str, Any]]:
     counter = itertools.count(1)
 
     def make(slug: str, **overrides: Any) -> dict[str, Any]:
@@ -150,7 +156,9 @@ def make_session(client: Any, organiser: dict[str, str]) -> Callable[..., dict[s
             "language": "en",
             **overrides,
         }
-        response = client.post(f"/api/v1/events/{slug}/sessions", json=body, headers=organiser)
+        response = registration_client.post(
+            f"/api/v1/events/{slug}/sessions", json=body, headers=organiser
+        )
         assert response.status_code == 201, response.get_json()
         return dict(response.get_json())
 
@@ -158,7 +166,7 @@ def make_session(client: Any, organiser: dict[str, str]) -> Callable[..., dict[s
 
 
 @pytest.fixture
-def register(client: Any) -> Callable[..., Any]:
+def register(registration_client: Any) -> Callable[..., Any]:
     counter = itertools.count(1)
 
     def make(slug: str, sessions: list[str] | None = None, **overrides: Any) -> Any:
@@ -174,6 +182,6 @@ def register(client: Any) -> Callable[..., Any]:
             "consent": True,
             **overrides,
         }
-        return client.post(f"/api/v1/events/{slug}/registrations", json=body)
+        return registration_client.post(f"/api/v1/events/{slug}/registrations", json=body)
 
     return make

@@ -6,30 +6,23 @@ from typing import Any
 
 from flask import Flask
 
-from services.notifier import api, cli, tasks, web
+from services.notifier import api, cli, extensions, tasks, web
 from services.notifier.delivery import RetryPolicy
 from services.notifier.emails import Links
-from services.notifier.extensions import SERVICE, babel, csrf, db, init_database, organiser_auth
+from services.notifier.extensions import SERVICE, init_database
 from services.notifier.mailer import Mailer, SmtpConfig
 from services.notifier.models import OrganiserToken
 from shared.auth import ParticipantTokens
 from shared.contracts import Queues
 from shared.service import ServiceParts, assemble_app, create_service_app
 
-PARTS = ServiceParts(
-    queue=Queues.NOTIFIER,
-    api_blueprints=api.blueprints,
-    pages=web.bp,
-    locale_selector=web.select_locale,
-    commands=cli.init_app,
-    register_tasks=tasks.register_tasks,
-)
+# The queue, the organiser tokens, and the modules: extensions, api, web, cli, tasks.
+PARTS = ServiceParts(Queues.NOTIFIER, OrganiserToken, extensions, api, web, cli, tasks)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app, settings = create_service_app(__name__, SERVICE, "Notifier", test_config)
     init_database(app, settings.notifier_database_url)
-    organiser_auth.init_app(app, db, OrganiserToken, settings)
     app.extensions["links"] = Links(
         settings.public_base_url,
         settings.feedback_public_url,
@@ -37,5 +30,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     app.extensions["retry_policy"] = RetryPolicy.from_settings(settings)
     app.extensions["mailer"] = Mailer(SmtpConfig.from_settings(settings))
-    assemble_app(app, settings, SERVICE, db, csrf, babel, PARTS)
+    assemble_app(app, settings, PARTS)
     return app

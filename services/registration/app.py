@@ -6,27 +6,18 @@ from typing import Any
 
 from flask import Flask
 
-from services.registration import api, cli, tasks, web
-from services.registration.extensions import SERVICE, babel, csrf, db, organiser_auth
+from services.registration import api, cli, extensions, tasks, web
+from services.registration.extensions import SERVICE, db
 from services.registration.models import OrganiserToken
-from shared.auth import ParticipantTokens
 from shared.contracts import Queues
 from shared.service import ServiceParts, assemble_app, create_service_app
 
-PARTS = ServiceParts(
-    queue=Queues.REGISTRATION,
-    api_blueprints=api.blueprints,
-    pages=web.bp,
-    locale_selector=web.select_locale,
-    commands=cli.init_app,
-    register_tasks=tasks.register_tasks,
-)
+# The queue, the organiser tokens, and the modules: extensions, api, web, cli, tasks.
+PARTS = ServiceParts(Queues.REGISTRATION, OrganiserToken, extensions, api, web, cli, tasks)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app, settings = create_service_app(__name__, SERVICE, "Registration", test_config)
     db.init_app(app, settings.registration_database_url)
-    organiser_auth.init_app(app, db, OrganiserToken, settings)
-    app.extensions["participant_tokens"] = ParticipantTokens(settings.secret_key)
-    assemble_app(app, settings, SERVICE, db, csrf, babel, PARTS)
+    assemble_app(app, settings, PARTS)
     return app

@@ -57,9 +57,9 @@ def wait_for(predicate: Any, timeout: float = 40.0) -> Any:
 
 @pytest.fixture
 def broker(redis_url: str) -> redis_lib.Redis:
-    client = redis_lib.Redis.from_url(redis_url)
-    client.delete(*QUEUES)
-    return client
+    connection = redis_lib.Redis.from_url(redis_url)
+    connection.delete(*QUEUES)
+    return connection
 
 
 @pytest.fixture
@@ -86,8 +86,8 @@ def worker(settings: Any, feedback_db: str, broker: redis_lib.Redis) -> Any:
 
 
 def test_registration_to_feedback_to_invitation_through_real_workers(
-    app,
-    client,
+    registration_app,
+    registration_client,
     make_event,
     make_session,
     register,
@@ -100,7 +100,7 @@ def test_registration_to_feedback_to_invitation_through_real_workers(
     celery = make_celery("test-relay", settings)
 
     def relay_registration() -> int:
-        with app.app_context():
+        with registration_app.app_context():
             return relay_batch(registration_db_handle, RegistrationOutbox, celery)
 
     def relay_feedback() -> int:
@@ -130,7 +130,7 @@ def test_registration_to_feedback_to_invitation_through_real_workers(
 
     # The organisers move the session into the past: the feedback service hears of it.
     past = datetime.now(UTC) - timedelta(hours=2)
-    moved = client.patch(
+    moved = registration_client.patch(
         f"/api/v1/events/{event['slug']}/sessions/TS01",
         json={"starts_at": past.isoformat(), "ends_at": (past + timedelta(hours=1)).isoformat()},
         headers=bearer(ORGANISER_TOKEN),
@@ -174,7 +174,12 @@ def test_registration_to_feedback_to_invitation_through_real_workers(
     assert (message["event"]["slug"], message["session"]["code"]) == (event["slug"], "TS01")
 
     # Export: the registration service asks every service for its part; ours answers.
-    assert client.get("/api/v1/registrations/me/export", headers=bearer(token)).status_code == 200
+    assert (
+        registration_client.get(
+            "/api/v1/registrations/me/export", headers=bearer(token)
+        ).status_code
+        == 200
+    )
     relay_registration()
 
     def exported() -> list[dict[str, Any]]:
@@ -188,7 +193,7 @@ def test_registration_to_feedback_to_invitation_through_real_workers(
     assert part["kwargs"]["data"]["feedback"][0]["comment"] == "Zeer nuttig"
 
     # Erasure: the participant leaves; the feedback service erases and confirms.
-    erased = client.post("/api/v1/registrations/me/erase", headers=bearer(token))
+    erased = registration_client.post("/api/v1/registrations/me/erase", headers=bearer(token))
     assert erased.status_code == 202
     relay_registration()
 

@@ -92,9 +92,9 @@ def messages(notifier_app: Any) -> list[Message]:
         return list(notifier_db_handle.session.scalars(query).all())
 
 
-def relay_registration(app: Any, settings: Any) -> int:
+def relay_registration(registration_app: Any, settings: Any) -> int:
     """Run the registration service's outbox relay once, as its relay process would."""
-    with app.app_context():
+    with registration_app.app_context():
         return relay_batch(registration_db_handle, RegistrationOutbox, make_celery("t", settings))
 
 
@@ -107,7 +107,15 @@ def send(settings: Any, name: str, kwargs: dict[str, Any]) -> None:
 
 
 def test_a_registration_is_confirmed_by_email_in_french_with_its_link_and_calendar(
-    app, settings, client, make_event, make_session, register, notifier_app, notifier_worker, smtp
+    registration_app,
+    settings,
+    registration_client,
+    make_event,
+    make_session,
+    register,
+    notifier_app,
+    notifier_worker,
+    smtp,
 ):
     event = make_event()
     starts = now().replace(hour=8, minute=30) + timedelta(days=40)
@@ -121,7 +129,7 @@ def test_a_registration_is_confirmed_by_email_in_french_with_its_link_and_calend
     )
     created = register(event["slug"], ["T1"], **ANA)
     assert created.status_code == 201
-    assert relay_registration(app, settings) >= 1
+    assert relay_registration(registration_app, settings) >= 1
 
     (received,) = smtp.wait_for(1)
     email = received.message
@@ -208,17 +216,25 @@ def test_a_message_breaking_its_contract_is_recorded_and_the_worker_goes_on(
 
 
 def test_erasure_through_the_registration_api_forgets_the_person_and_is_confirmed(
-    app, settings, client, make_event, register, notifier_app, notifier_worker, smtp, broker
+    registration_app,
+    settings,
+    registration_client,
+    make_event,
+    register,
+    notifier_app,
+    notifier_worker,
+    smtp,
+    broker,
 ):
     event = make_event()
     token = register(event["slug"], **ANA).get_json()["manage_token"]
-    relay_registration(app, settings)
+    relay_registration(registration_app, settings)
     smtp.wait_for(1)
-    erased = client.post(
+    erased = registration_client.post(
         "/api/v1/registrations/me/erase", headers={"Authorization": f"Bearer {token}"}
     )
     registration_id = erased.get_json()["erasure_id"]
-    relay_registration(app, settings)
+    relay_registration(registration_app, settings)
 
     def forgotten() -> bool:
         with notifier_app.app_context():

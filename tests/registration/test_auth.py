@@ -19,11 +19,11 @@ from tests.helpers import ORGANISER_TOKEN, bearer
 ORGANISER = bearer(ORGANISER_TOKEN)
 
 
-def outbox_rows(app: Any, task_name: str | None = None) -> list[Any]:
+def outbox_rows(registration_app: Any, task_name: str | None = None) -> list[Any]:
     from services.registration.extensions import db
     from services.registration.models import Outbox
 
-    with app.app_context():
+    with registration_app.app_context():
         query = select(Outbox).order_by(Outbox.seq)
         if task_name is not None:
             query = query.where(Outbox.task_name == task_name)
@@ -66,8 +66,10 @@ def participant_calls() -> list[tuple[str, str, Any]]:
     ]
 
 
-def call(client: Any, method: str, path: str, body: Any, headers: dict[str, str] | None) -> Any:
-    return getattr(client, method)(path, json=body, headers=headers or {})
+def call(
+    registration_client: Any, method: str, path: str, body: Any, headers: dict[str, str] | None
+) -> Any:
+    return getattr(registration_client, method)(path, json=body, headers=headers or {})
 
 
 BAD_HEADERS = {
@@ -82,34 +84,38 @@ BAD_HEADERS = {
 
 
 @pytest.mark.parametrize("headers", list(BAD_HEADERS.values()), ids=list(BAD_HEADERS))
-def test_organiser_endpoints_refuse_a_missing_or_wrong_token(client, event, headers):
+def test_organiser_endpoints_refuse_a_missing_or_wrong_token(registration_client, event, headers):
     for method, path, body in organiser_calls(event["slug"]):
-        assert_401(call(client, method, path, body, headers))
-    session = client.get(f"/api/v1/events/{event['slug']}/sessions/S1").get_json()
+        assert_401(call(registration_client, method, path, body, headers))
+    session = registration_client.get(f"/api/v1/events/{event['slug']}/sessions/S1").get_json()
     assert session["capacity"] == 1
 
 
-def test_the_organiser_token_from_the_settings_works(client, event):
-    response = client.patch(
+def test_the_organiser_token_from_the_settings_works(registration_client, event):
+    response = registration_client.patch(
         f"/api/v1/events/{event['slug']}/sessions/S1", json={"capacity": 5}, headers=ORGANISER
     )
     assert response.status_code == 200
-    listing = client.get(f"/api/v1/events/{event['slug']}/registrations", headers=ORGANISER)
+    listing = registration_client.get(
+        f"/api/v1/events/{event['slug']}/registrations", headers=ORGANISER
+    )
     assert listing.status_code == 200
     lower = {"Authorization": f"bearer   {ORGANISER_TOKEN}"}
     assert (
-        client.get(f"/api/v1/events/{event['slug']}/registrations", headers=lower).status_code
+        registration_client.get(
+            f"/api/v1/events/{event['slug']}/registrations", headers=lower
+        ).status_code
         == 200
     )
 
 
-def database_text(app: Any, url: str) -> str:
+def database_text(registration_app: Any, url: str) -> str:
     """Everything the database holds that a token could hide in, as text."""
     from services.registration.extensions import db
     from services.registration.models import Base
 
     parts = []
-    with app.app_context():
+    with registration_app.app_context():
         for table in Base.metadata.sorted_tables:
             for row in db.session.execute(select(table)).all():
                 parts.append(json.dumps([str(v) for v in row]))
@@ -122,11 +128,13 @@ def database_text(app: Any, url: str) -> str:
     return "\n".join(parts)
 
 
-def test_a_cli_token_works_is_stored_hashed_and_can_be_revoked(app, client, event, registration_db):
+def test_a_cli_token_works_is_stored_hashed_and_can_be_revoked(
+    registration_app, registration_client, event, registration_db
+):
     from services.registration.extensions import db
     from services.registration.models import OrganiserToken
 
-    runner = app.test_cli_runner()
+    runner = registration_app.test_cli_runner()
     result = runner.invoke(args=["organiser", "create-token", "alice"])
     assert result.exit_code == 0, result.output
     token = result.output.strip().splitlines()[-1]
@@ -134,27 +142,27 @@ def test_a_cli_token_works_is_stored_hashed_and_can_be_revoked(app, client, even
     other = runner.invoke(args=["organiser", "create-token", "bob"]).output.strip().splitlines()[-1]
 
     listing = f"/api/v1/events/{event['slug']}/registrations"
-    assert client.get(listing, headers=bearer(token)).status_code == 200
-    assert client.get(listing, headers=bearer(other)).status_code == 200
+    assert registration_client.get(listing, headers=bearer(token)).status_code == 200
+    assert registration_client.get(listing, headers=bearer(other)).status_code == 200
 
-    with app.app_context():
+    with registration_app.app_context():
         rows = db.session.scalars(select(OrganiserToken).order_by(OrganiserToken.id)).all()
         assert [(r.name, r.token_hash, r.revoked_at) for r in rows] == [
             ("alice", hash_token(token), None),
             ("bob", hash_token(other), None),
         ]
-    stored = database_text(app, registration_db)
+    stored = database_text(registration_app, registration_db)
     assert token not in stored and other not in stored
     assert hash_token(token) in stored
 
     result = runner.invoke(args=["organiser", "revoke-token", "alice"])
     assert result.exit_code == 0, result.output
     assert "1" in result.output
-    assert_401(client.get(listing, headers=bearer(token)))
-    assert client.get(listing, headers=bearer(other)).status_code == 200
-    assert client.get(listing, headers=ORGANISER).status_code == 200
+    assert_401(registration_client.get(listing, headers=bearer(token)))
+    assert registration_client.get(listing, headers=bearer(other)).status_code == 200
+    assert registration_client.get(listing, headers=ORGANISER).status_code == 200
     # The hash itself is not a token.
-    assert_401(client.get(listing, headers=bearer(hash_token(other))))
+    assert_401(registration_client.get(listing, headers=bearer(hash_token(other))))
 
 
 def test_no_organiser_token_in_the_settings_means_only_cli_tokens(settings, registration_db):
@@ -162,7 +170,7 @@ def test_no_organiser_token_in_the_settings_means_only_cli_tokens(settings, regi
 
     from services.registration.app import create_app
 
-    app = create_app(
+    registration_app = create_app(
         {
             "TESTING": True,
             "SETTINGS": dataclasses.replace(
@@ -170,11 +178,22 @@ def test_no_organiser_token_in_the_settings_means_only_cli_tokens(settings, regi
             ),
         }
     )
-    client = app.test_client()
-    assert_401(client.get("/api/v1/events/x/registrations", headers=ORGANISER))
-    assert_401(client.get("/api/v1/events/x/registrations", headers={"Authorization": "Bearer"}))
-    token = app.test_cli_runner().invoke(args=["organiser", "create-token", "ops"]).output.strip()
-    assert client.get("/api/v1/events/x/registrations", headers=bearer(token)).status_code == 404
+    registration_client = registration_app.test_client()
+    assert_401(registration_client.get("/api/v1/events/x/registrations", headers=ORGANISER))
+    assert_401(
+        registration_client.get(
+            "/api/v1/events/x/registrations", headers={"Authorization": "Bearer"}
+        )
+    )
+    token = (
+        registration_app.test_cli_runner()
+        .invoke(args=["organiser", "create-token", "ops"])
+        .output.strip()
+    )
+    assert (
+        registration_client.get("/api/v1/events/x/registrations", headers=bearer(token)).status_code
+        == 404
+    )
 
 
 # --- participant tokens -----------------------------------------------------------------------
@@ -197,35 +216,42 @@ def participant_headers(token: str) -> dict[str, dict[str, str] | None]:
     }
 
 
-def test_participant_endpoints_refuse_a_missing_or_bad_token(client, event, register):
+def test_participant_endpoints_refuse_a_missing_or_bad_token(registration_client, event, register):
     token = register(event["slug"], ["S1"]).get_json()["manage_token"]
     for name, headers in participant_headers(token).items():
         for method, path, body in participant_calls():
-            response = call(client, method, path, body, headers)
+            response = call(registration_client, method, path, body, headers)
             assert response.status_code == 401, (name, method, path, response.get_json())
             assert_401(response)
-    me = client.get("/api/v1/registrations/me", headers=bearer(token)).get_json()
+    me = registration_client.get("/api/v1/registrations/me", headers=bearer(token)).get_json()
     assert me["status"] == "active"
     assert me["sessions"] == [{"code": "S1", "status": "confirmed", "waitlist_position": None}]
 
 
-def test_a_participant_token_is_not_an_organiser_token(client, event, register):
+def test_a_participant_token_is_not_an_organiser_token(registration_client, event, register):
     token = register(event["slug"], ["S1"]).get_json()["manage_token"]
     for method, path, body in organiser_calls(event["slug"]):
-        assert_401(call(client, method, path, body, bearer(token)))
+        assert_401(call(registration_client, method, path, body, bearer(token)))
 
 
-def test_after_erasure_the_old_token_is_refused(client, event, register):
+def test_after_erasure_the_old_token_is_refused(registration_client, event, register):
     token = register(event["slug"], ["S1"]).get_json()["manage_token"]
-    assert client.post("/api/v1/registrations/me/erase", headers=bearer(token)).status_code == 202
+    assert (
+        registration_client.post(
+            "/api/v1/registrations/me/erase", headers=bearer(token)
+        ).status_code
+        == 202
+    )
     for method, path, body in participant_calls():
-        assert_401(call(client, method, path, body, bearer(token)))
+        assert_401(call(registration_client, method, path, body, bearer(token)))
 
 
-def test_a_token_from_another_registration_sees_only_its_own(client, event, register):
+def test_a_token_from_another_registration_sees_only_its_own(registration_client, event, register):
     first = register(event["slug"], ["S1"], name="First").get_json()
     second = register(event["slug"], ["S2"], name="Second").get_json()
-    me = client.get("/api/v1/registrations/me", headers=bearer(second["manage_token"])).get_json()
+    me = registration_client.get(
+        "/api/v1/registrations/me", headers=bearer(second["manage_token"])
+    ).get_json()
     assert (me["id"], me["name"]) == (second["id"], "Second")
     assert first["manage_token"] != second["manage_token"]
 
@@ -233,10 +259,12 @@ def test_a_token_from_another_registration_sees_only_its_own(client, event, regi
 # --- the organiser listing --------------------------------------------------------------------
 
 
-def test_the_organiser_listing_in_json(client, event, register):
+def test_the_organiser_listing_in_json(registration_client, event, register):
     register(event["slug"], ["S1"], name="Ana", email="ana@example.org")
     register(event["slug"], ["S1", "S2"], name="Bram", email="bram@example.org", country="nl")
-    response = client.get(f"/api/v1/events/{event['slug']}/registrations", headers=ORGANISER)
+    response = registration_client.get(
+        f"/api/v1/events/{event['slug']}/registrations", headers=ORGANISER
+    )
     assert response.status_code == 200 and response.mimetype == "application/json"
     rows = response.get_json()
     assert [r["name"] for r in rows] == ["Ana", "Bram"]
@@ -251,7 +279,7 @@ def test_the_organiser_listing_in_json(client, event, register):
     ]
 
 
-def test_the_organiser_listing_in_csv(client, event, register):
+def test_the_organiser_listing_in_csv(registration_client, event, register):
     register(event["slug"], ["S1"], name="Ana", email="ana@example.org")
     register(
         event["slug"],
@@ -261,7 +289,7 @@ def test_the_organiser_listing_in_csv(client, event, register):
         organisation="+32 2 000",
         city="@SUM(1+1)",
     )
-    response = client.get(
+    response = registration_client.get(
         f"/api/v1/events/{event['slug']}/registrations?format=csv", headers=ORGANISER
     )
     assert response.status_code == 200
@@ -282,16 +310,16 @@ def test_the_organiser_listing_in_csv(client, event, register):
     assert evil["confirmed"] == "S2" and evil["waitlisted"] == "S1#1"
 
 
-def test_an_empty_listing_in_csv_has_its_header(client, event):
-    response = client.get(
+def test_an_empty_listing_in_csv_has_its_header(registration_client, event):
+    response = registration_client.get(
         f"/api/v1/events/{event['slug']}/registrations?format=csv", headers=ORGANISER
     )
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert len(rows) == 1 and "email" in rows[0]
 
 
-def test_an_unknown_listing_format_is_a_422(client, event):
-    response = client.get(
+def test_an_unknown_listing_format_is_a_422(registration_client, event):
+    response = registration_client.get(
         f"/api/v1/events/{event['slug']}/registrations?format=xml", headers=ORGANISER
     )
     assert response.status_code == 422
@@ -301,42 +329,46 @@ def test_an_unknown_listing_format_is_a_422(client, event):
 # --- resend my link ---------------------------------------------------------------------------
 
 
-def test_resend_link_answers_the_same_for_known_and_unknown_emails(app, client, event, register):
+def test_resend_link_answers_the_same_for_known_and_unknown_emails(
+    registration_app, registration_client, event, register
+):
     register(event["slug"], ["S1"], email="known@example.org")
     path = f"/api/v1/events/{event['slug']}/registrations/resend-link"
-    before = len(outbox_rows(app))
+    before = len(outbox_rows(registration_app))
 
-    unknown = client.post(path, json={"email": "stranger@example.org"})
+    unknown = registration_client.post(path, json={"email": "stranger@example.org"})
     assert unknown.status_code == 202
-    assert len(outbox_rows(app)) == before
+    assert len(outbox_rows(registration_app)) == before
 
-    known = client.post(path, json={"email": " KNOWN@example.org"})
+    known = registration_client.post(path, json={"email": " KNOWN@example.org"})
     assert known.status_code == 202
     assert known.get_json() == unknown.get_json()
     assert known.headers.get("Content-Type") == unknown.headers.get("Content-Type")
-    (row,) = outbox_rows(app, "registration.link_requested")
+    (row,) = outbox_rows(registration_app, "registration.link_requested")
     assert row.payload["participant"]["email"] == "known@example.org"
-    assert len(outbox_rows(app)) == before + 1
+    assert len(outbox_rows(registration_app)) == before + 1
 
 
 def test_resend_link_for_an_email_registered_to_another_event_sends_nothing(
-    app, client, make_event, event, register
+    registration_app, registration_client, make_event, event, register
 ):
     other = make_event()
     register(other["slug"], [], email="elsewhere@example.org")
     path = f"/api/v1/events/{event['slug']}/registrations/resend-link"
-    assert client.post(path, json={"email": "elsewhere@example.org"}).status_code == 202
-    assert outbox_rows(app, "registration.link_requested") == []
+    assert (
+        registration_client.post(path, json={"email": "elsewhere@example.org"}).status_code == 202
+    )
+    assert outbox_rows(registration_app, "registration.link_requested") == []
 
 
 # --- export and erasure -----------------------------------------------------------------------
 
 
-def test_export_holds_my_data_and_sessions(client, event, register):
+def test_export_holds_my_data_and_sessions(registration_client, event, register):
     created = register(
         event["slug"], ["S1", "S2"], name="Ana Export", email="ana.export@example.org"
     ).get_json()
-    response = client.get(
+    response = registration_client.get(
         "/api/v1/registrations/me/export", headers=bearer(created["manage_token"])
     )
     assert response.status_code == 200
@@ -349,31 +381,37 @@ def test_export_holds_my_data_and_sessions(client, event, register):
 
 
 def test_erasure_frees_the_seat_promotes_the_next_and_tells_the_others(
-    app, client, event, register
+    registration_app, registration_client, event, register
 ):
     slug = event["slug"]
     gone = register(slug, ["S1", "S2"], name="Erin Erased", email="erin@example.org").get_json()
     waiting = register(slug, ["S1"], name="Walt Waiting").get_json()
     assert waiting["sessions"][0]["status"] == "waitlisted"
 
-    response = client.post("/api/v1/registrations/me/erase", headers=bearer(gone["manage_token"]))
+    response = registration_client.post(
+        "/api/v1/registrations/me/erase", headers=bearer(gone["manage_token"])
+    )
     assert response.status_code == 202
     assert "erased" in response.get_json()["message"].lower()
 
-    rows = client.get(f"/api/v1/events/{slug}/registrations", headers=ORGANISER).get_json()
+    rows = registration_client.get(
+        f"/api/v1/events/{slug}/registrations", headers=ORGANISER
+    ).get_json()
     assert [r["name"] for r in rows] == ["Walt Waiting"]
     assert rows[0]["sessions"] == [{"code": "S1", "status": "confirmed", "waitlist_position": None}]
-    programme = {r["code"]: r for r in client.get(f"/api/v1/events/{slug}/sessions").get_json()}
+    programme = {
+        r["code"]: r for r in registration_client.get(f"/api/v1/events/{slug}/sessions").get_json()
+    }
     assert (programme["S1"]["seats_taken"], programme["S1"]["waitlist_length"]) == (1, 0)
     assert programme["S2"]["seats_taken"] == 0
 
-    (erased,) = outbox_rows(app, "registration.erased")
+    (erased,) = outbox_rows(registration_app, "registration.erased")
     payload = json.dumps(erased.payload).lower()
     assert erased.payload["registration_id"] == gone["id"]
     assert "erin" not in payload and "example.org" not in payload
     promoted = [
         r
-        for r in outbox_rows(app)
+        for r in outbox_rows(registration_app)
         if r.payload.get("participant", {}).get("name") == "Walt Waiting"
     ]
     assert any("promot" in r.task_name for r in promoted), [r.task_name for r in promoted]
@@ -381,10 +419,10 @@ def test_erasure_frees_the_seat_promotes_the_next_and_tells_the_others(
     assert register(slug, [], email="erin@example.org").status_code == 201
 
 
-def test_which_endpoints_could_answer_403(client, event, register):
+def test_which_endpoints_could_answer_403(registration_client, event, register):
     """No registration endpoint has an "authenticated but not allowed" case: an organiser token
     is all-powerful, and a participant token only ever reaches its own registration (no id in
     the path). So a participant token on an organiser call is a 401, not a 403."""
     token = register(event["slug"], ["S1"]).get_json()["manage_token"]
     listing = f"/api/v1/events/{event['slug']}/registrations"
-    assert client.get(listing, headers=bearer(token)).status_code == 401
+    assert registration_client.get(listing, headers=bearer(token)).status_code == 401

@@ -13,17 +13,17 @@ from services.registration.sample import SLUG, first_day, load_sample_programme
 THEMATIC = ("thematic", "panel")
 
 
-def load(app) -> bool:
+def load(registration_app) -> bool:
     from services.registration.extensions import db
 
-    with app.app_context(), db.transaction() as session:
+    with registration_app.app_context(), db.transaction() as session:
         return load_sample_programme(session)
 
 
 @pytest.fixture
-def programme(app, client) -> list[dict]:
-    assert load(app) is True
-    response = client.get(f"/api/v1/events/{SLUG}/sessions")
+def programme(registration_app, registration_client) -> list[dict]:
+    assert load(registration_app) is True
+    response = registration_client.get(f"/api/v1/events/{SLUG}/sessions")
     assert response.status_code == 200
     return response.get_json()
 
@@ -45,8 +45,8 @@ def test_sample_has_the_conference_structure(programme):
     assert 6 <= len({row["theme"] for row in programme}) <= 10
 
 
-def test_every_title_is_translated(client, programme):
-    event = client.get(f"/api/v1/events/{SLUG}").get_json()
+def test_every_title_is_translated(registration_client, programme):
+    event = registration_client.get(f"/api/v1/events/{SLUG}").get_json()
     for titled in [event, *programme]:
         translations = titled["title_translations"]
         assert set(translations) == {"fr", "nl", "en"}, titled["title"]
@@ -54,8 +54,8 @@ def test_every_title_is_translated(client, programme):
         assert translations["fr"] != translations["nl"]
 
 
-def test_sample_is_open_for_registration_and_not_started(client, programme):
-    event = client.get(f"/api/v1/events/{SLUG}").get_json()
+def test_sample_is_open_for_registration_and_not_started(registration_client, programme):
+    event = registration_client.get(f"/api/v1/events/{SLUG}").get_json()
     now = datetime.now(UTC)
     assert parse(event["registration_opens_at"]) <= now < parse(event["registration_closes_at"])
     assert all(parse(row["starts_at"]) > now for row in programme)
@@ -74,13 +74,13 @@ def test_parallel_sessions_share_a_slot_in_different_rooms(programme):
     assert len({row["room"] for row in slot}) == len(slot)
 
 
-def test_loading_twice_is_a_no_op(app, client, programme):
+def test_loading_twice_is_a_no_op(registration_app, registration_client, programme):
     from services.registration.extensions import db
 
     with db.transaction() as session:
         events_before = session.scalar(select(func.count()).select_from(Outbox))
-    assert load(app) is False
-    assert client.get(f"/api/v1/events/{SLUG}/sessions").get_json() == programme
+    assert load(registration_app) is False
+    assert registration_client.get(f"/api/v1/events/{SLUG}/sessions").get_json() == programme
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Outbox)) == events_before
     assert events_before == 1 + len(programme)  # the event and each session are published

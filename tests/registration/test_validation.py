@@ -27,14 +27,14 @@ def registration_body(**overrides: Any) -> dict[str, Any]:
     }
 
 
-def registrations(client: Any, slug: str) -> list[dict[str, Any]]:
-    response = client.get(f"/api/v1/events/{slug}/registrations", headers=ORGANISER)
+def registrations(registration_client: Any, slug: str) -> list[dict[str, Any]]:
+    response = registration_client.get(f"/api/v1/events/{slug}/registrations", headers=ORGANISER)
     assert response.status_code == 200
     return list(response.get_json())
 
 
-def seats(client: Any, slug: str) -> dict[str, tuple[int, int]]:
-    rows = client.get(f"/api/v1/events/{slug}/sessions").get_json()
+def seats(registration_client: Any, slug: str) -> dict[str, tuple[int, int]]:
+    rows = registration_client.get(f"/api/v1/events/{slug}/sessions").get_json()
     return {row["code"]: (row["seats_taken"], row["waitlist_length"]) for row in rows}
 
 
@@ -93,26 +93,26 @@ BAD_REGISTRATIONS = {
 @pytest.mark.parametrize(
     ("body", "field"), list(BAD_REGISTRATIONS.values()), ids=list(BAD_REGISTRATIONS)
 )
-def test_each_wrong_registration_field_is_a_422_naming_it(client, event, body, field):
-    before = seats(client, event["slug"])
-    response = client.post(f"/api/v1/events/{event['slug']}/registrations", json=body)
+def test_each_wrong_registration_field_is_a_422_naming_it(registration_client, event, body, field):
+    before = seats(registration_client, event["slug"])
+    response = registration_client.post(f"/api/v1/events/{event['slug']}/registrations", json=body)
     assert_error(response, 422, field)
-    assert registrations(client, event["slug"]) == []
-    assert seats(client, event["slug"]) == before == {"S1": (0, 0)}
+    assert registrations(registration_client, event["slug"]) == []
+    assert seats(registration_client, event["slug"]) == before == {"S1": (0, 0)}
 
 
-def test_every_wrong_field_is_reported_at_once(client, event):
+def test_every_wrong_field_is_reported_at_once(registration_client, event):
     body = registration_body(email="nope", country="XX", role="king", language="de", consent=False)
-    response = client.post(f"/api/v1/events/{event['slug']}/registrations", json=body)
+    response = registration_client.post(f"/api/v1/events/{event['slug']}/registrations", json=body)
     errors = assert_error(response, 422)["errors"]["json"]
     assert {"email", "country", "role", "language", "consent"} <= set(errors)
 
 
-def test_a_lower_case_country_is_accepted_and_normalised(client, event):
+def test_a_lower_case_country_is_accepted_and_normalised(registration_client, event):
     body = registration_body(country="be", email="  Ana@Example.ORG ")
-    response = client.post(f"/api/v1/events/{event['slug']}/registrations", json=body)
+    response = registration_client.post(f"/api/v1/events/{event['slug']}/registrations", json=body)
     assert response.status_code == 201, response.get_json()
-    (row,) = registrations(client, event["slug"])
+    (row,) = registrations(registration_client, event["slug"])
     assert (row["country"], row["email"]) == ("BE", "ana@example.org")
 
 
@@ -129,44 +129,46 @@ RAW_BODIES = {
 @pytest.mark.parametrize(
     ("data", "content_type", "status"), list(RAW_BODIES.values()), ids=list(RAW_BODIES)
 )
-def test_a_malformed_body_is_refused_with_json(client, event, data, content_type, status):
-    response = client.post(
+def test_a_malformed_body_is_refused_with_json(
+    registration_client, event, data, content_type, status
+):
+    response = registration_client.post(
         f"/api/v1/events/{event['slug']}/registrations", data=data, content_type=content_type
     )
     assert_error(response, status)
-    assert registrations(client, event["slug"]) == []
-    assert seats(client, event["slug"]) == {"S1": (0, 0)}
+    assert registrations(registration_client, event["slug"]) == []
+    assert seats(registration_client, event["slug"]) == {"S1": (0, 0)}
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
-def test_a_body_that_is_not_declared_json_is_refused(client, event, content_type):
+def test_a_body_that_is_not_declared_json_is_refused(registration_client, event, content_type):
     import json
 
     data = json.dumps(registration_body()).encode()
-    response = client.post(
+    response = registration_client.post(
         f"/api/v1/events/{event['slug']}/registrations", data=data, content_type=content_type
     )
     # Either "unsupported media type" or "required fields missing": never a registration.
     assert response.status_code in (415, 422), response.get_data(as_text=True)
     assert_error(response, response.status_code)
-    assert registrations(client, event["slug"]) == []
+    assert registrations(registration_client, event["slug"]) == []
 
 
-def test_an_oversized_body_is_a_413_with_json(app, client, event):
-    limit = app.extensions["settings"].max_request_bytes
+def test_an_oversized_body_is_a_413_with_json(registration_app, registration_client, event):
+    limit = registration_app.extensions["settings"].max_request_bytes
     assert limit == 64 * 1024
     body = registration_body(organisation="x" * (limit + 1))
-    response = client.post(f"/api/v1/events/{event['slug']}/registrations", json=body)
+    response = registration_client.post(f"/api/v1/events/{event['slug']}/registrations", json=body)
     assert "64 KiB" in assert_error(response, 413)["message"]
-    assert registrations(client, event["slug"]) == []
-    assert seats(client, event["slug"]) == {"S1": (0, 0)}
+    assert registrations(registration_client, event["slug"]) == []
+    assert seats(registration_client, event["slug"]) == {"S1": (0, 0)}
 
 
-def test_an_oversized_body_on_an_organiser_endpoint_is_a_413(app, client):
+def test_an_oversized_body_on_an_organiser_endpoint_is_a_413(registration_app, registration_client):
     body = {"slug": "big", "title": "x" * (70 * 1024)}
-    response = client.post("/api/v1/events", json=body, headers=ORGANISER)
+    response = registration_client.post("/api/v1/events", json=body, headers=ORGANISER)
     assert_error(response, 413)
-    assert client.get("/api/v1/events").get_json() == []
+    assert registration_client.get("/api/v1/events").get_json() == []
 
 
 @pytest.mark.parametrize(
@@ -182,7 +184,7 @@ def test_an_oversized_body_on_an_organiser_endpoint_is_a_413(app, client):
         ("get", "/api/v1/no-such-endpoint", None),
     ],
 )
-def test_an_unknown_thing_is_a_404_with_json(client, method, path, body):
+def test_an_unknown_thing_is_a_404_with_json(registration_client, method, path, body):
     if body is None and method == "post":
         body = {
             "code": "S1",
@@ -193,20 +195,20 @@ def test_an_unknown_thing_is_a_404_with_json(client, method, path, body):
             "ends_at": (now() + timedelta(days=3, hours=1)).isoformat(),
             "capacity": 5,
         }
-    response = getattr(client, method)(path, json=body, headers=ORGANISER)
+    response = getattr(registration_client, method)(path, json=body, headers=ORGANISER)
     assert_error(response, 404)
 
 
-def test_an_unknown_session_of_a_known_event_is_a_404(client, event):
-    assert_error(client.get(f"/api/v1/events/{event['slug']}/sessions/NOPE"), 404)
-    response = client.patch(
+def test_an_unknown_session_of_a_known_event_is_a_404(registration_client, event):
+    assert_error(registration_client.get(f"/api/v1/events/{event['slug']}/sessions/NOPE"), 404)
+    response = registration_client.patch(
         f"/api/v1/events/{event['slug']}/sessions/NOPE", json={"capacity": 3}, headers=ORGANISER
     )
     assert_error(response, 404)
 
 
-def test_a_wrong_method_is_a_405_with_json(client):
-    assert_error(client.put("/api/v1/events"), 405)
+def test_a_wrong_method_is_a_405_with_json(registration_client):
+    assert_error(registration_client.put("/api/v1/events"), 405)
 
 
 # --- event creation ----------------------------------------------------------------------------
@@ -258,22 +260,27 @@ BAD_EVENTS = {
 
 
 @pytest.mark.parametrize(("body", "field"), list(BAD_EVENTS.values()), ids=list(BAD_EVENTS))
-def test_a_bad_event_is_a_422_naming_the_field(client, body, field):
-    response = client.post("/api/v1/events", json=body, headers=ORGANISER)
+def test_a_bad_event_is_a_422_naming_the_field(registration_client, body, field):
+    response = registration_client.post("/api/v1/events", json=body, headers=ORGANISER)
     assert_error(response, 422, field)
-    assert client.get("/api/v1/events").get_json() == []
+    assert registration_client.get("/api/v1/events").get_json() == []
 
 
-def test_a_duplicate_event_slug_is_a_409(client):
-    assert client.post("/api/v1/events", json=event_body(), headers=ORGANISER).status_code == 201
-    again = client.post("/api/v1/events", json=event_body(title="Other"), headers=ORGANISER)
+def test_a_duplicate_event_slug_is_a_409(registration_client):
+    assert (
+        registration_client.post("/api/v1/events", json=event_body(), headers=ORGANISER).status_code
+        == 201
+    )
+    again = registration_client.post(
+        "/api/v1/events", json=event_body(title="Other"), headers=ORGANISER
+    )
     assert_error(again, 409, "slug")
-    (event,) = client.get("/api/v1/events").get_json()
+    (event,) = registration_client.get("/api/v1/events").get_json()
     assert event["title"] == "Security, Democracy & Cities"
 
 
-def test_feedback_closes_at_defaults_to_two_weeks_after_the_end(client):
-    response = client.post(
+def test_feedback_closes_at_defaults_to_two_weeks_after_the_end(registration_client):
+    response = registration_client.post(
         "/api/v1/events", json=event_body(ends_on="2030-05-12"), headers=ORGANISER
     )
     assert response.status_code == 201, response.get_json()
@@ -321,22 +328,24 @@ BAD_SESSIONS = {
 
 
 @pytest.mark.parametrize(("body", "field"), list(BAD_SESSIONS.values()), ids=list(BAD_SESSIONS))
-def test_a_bad_session_is_a_422_naming_the_field(client, event, body, field):
-    response = client.post(f"/api/v1/events/{event['slug']}/sessions", json=body, headers=ORGANISER)
+def test_a_bad_session_is_a_422_naming_the_field(registration_client, event, body, field):
+    response = registration_client.post(
+        f"/api/v1/events/{event['slug']}/sessions", json=body, headers=ORGANISER
+    )
     assert_error(response, 422, field)
-    assert set(seats(client, event["slug"])) == {"S1"}
+    assert set(seats(registration_client, event["slug"])) == {"S1"}
 
 
-def test_a_duplicate_session_code_is_a_409(client, event):
-    response = client.post(
+def test_a_duplicate_session_code_is_a_409(registration_client, event):
+    response = registration_client.post(
         f"/api/v1/events/{event['slug']}/sessions", json=session_body(code="S1"), headers=ORGANISER
     )
     assert_error(response, 409, "code")
-    assert set(seats(client, event["slug"])) == {"S1"}
+    assert set(seats(registration_client, event["slug"])) == {"S1"}
 
 
-def test_unlimited_capacity_is_null(client, event):
-    response = client.post(
+def test_unlimited_capacity_is_null(registration_client, event):
+    response = registration_client.post(
         f"/api/v1/events/{event['slug']}/sessions",
         json=session_body(capacity=None),
         headers=ORGANISER,
@@ -358,39 +367,43 @@ BAD_PATCHES = {
 
 
 @pytest.mark.parametrize(("body", "field"), list(BAD_PATCHES.values()), ids=list(BAD_PATCHES))
-def test_a_bad_session_edit_is_a_422_naming_the_field(client, event, body, field):
-    before = client.get(f"/api/v1/events/{event['slug']}/sessions/S1").get_json()
-    response = client.patch(
+def test_a_bad_session_edit_is_a_422_naming_the_field(registration_client, event, body, field):
+    before = registration_client.get(f"/api/v1/events/{event['slug']}/sessions/S1").get_json()
+    response = registration_client.patch(
         f"/api/v1/events/{event['slug']}/sessions/S1", json=body, headers=ORGANISER
     )
     assert_error(response, 422, field)
-    assert client.get(f"/api/v1/events/{event['slug']}/sessions/S1").get_json() == before
+    assert (
+        registration_client.get(f"/api/v1/events/{event['slug']}/sessions/S1").get_json() == before
+    )
 
 
-def test_lowering_capacity_below_seats_taken_is_a_409(client, event, make_session, register):
+def test_lowering_capacity_below_seats_taken_is_a_409(
+    registration_client, event, make_session, register
+):
     slug = event["slug"]
     make_session(slug, code="BIG", capacity=5)
     for _ in range(3):
         assert register(slug, ["BIG"]).status_code == 201
-    response = client.patch(
+    response = registration_client.patch(
         f"/api/v1/events/{slug}/sessions/BIG", json={"capacity": 2}, headers=ORGANISER
     )
     assert_error(response, 409, "capacity")
-    row = client.get(f"/api/v1/events/{slug}/sessions/BIG").get_json()
+    row = registration_client.get(f"/api/v1/events/{slug}/sessions/BIG").get_json()
     assert (row["capacity"], row["seats_taken"], row["seats_left"]) == (5, 3, 2)
     # Down to exactly the seats taken is fine.
-    response = client.patch(
+    response = registration_client.patch(
         f"/api/v1/events/{slug}/sessions/BIG", json={"capacity": 3}, headers=ORGANISER
     )
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["seats_left"] == 0
 
 
-def test_raising_capacity_promotes_from_the_waiting_list(client, event, register):
+def test_raising_capacity_promotes_from_the_waiting_list(registration_client, event, register):
     slug = event["slug"]
     tokens = [register(slug, ["S1"]).get_json()["manage_token"] for _ in range(4)]
-    assert seats(client, slug) == {"S1": (1, 3)}
-    response = client.patch(
+    assert seats(registration_client, slug) == {"S1": (1, 3)}
+    response = registration_client.patch(
         f"/api/v1/events/{slug}/sessions/S1", json={"capacity": 3}, headers=ORGANISER
     )
     assert response.status_code == 200, response.get_json()
@@ -402,13 +415,15 @@ def test_raising_capacity_promotes_from_the_waiting_list(client, event, register
         1,
     )
     mine = [
-        client.get("/api/v1/registrations/me", headers=bearer(t)).get_json()["sessions"]
+        registration_client.get("/api/v1/registrations/me", headers=bearer(t)).get_json()[
+            "sessions"
+        ]
         for t in tokens
     ]
     assert mine[1] == mine[2] == [{"code": "S1", "status": "confirmed", "waitlist_position": None}]
     assert mine[3] == [{"code": "S1", "status": "waitlisted", "waitlist_position": 1}]
     # Unlimited capacity takes everyone left.
-    response = client.patch(
+    response = registration_client.patch(
         f"/api/v1/events/{slug}/sessions/S1", json={"capacity": None}, headers=ORGANISER
     )
     assert response.status_code == 200
@@ -418,7 +433,9 @@ def test_raising_capacity_promotes_from_the_waiting_list(client, event, register
 # --- the registration window, started and overlapping sessions ------------------------------
 
 
-def test_registering_before_the_window_opens_is_a_409(client, make_event, make_session, register):
+def test_registering_before_the_window_opens_is_a_409(
+    registration_client, make_event, make_session, register
+):
     event = make_event(
         registration_opens_at=(now() + timedelta(days=2)).isoformat(),
         registration_closes_at=(now() + timedelta(days=20)).isoformat(),
@@ -426,11 +443,13 @@ def test_registering_before_the_window_opens_is_a_409(client, make_event, make_s
     make_session(event["slug"], code="S1")
     body = assert_error(register(event["slug"], ["S1"]), 409)
     assert "opens" in body["message"].lower()
-    assert registrations(client, event["slug"]) == []
-    assert seats(client, event["slug"]) == {"S1": (0, 0)}
+    assert registrations(registration_client, event["slug"]) == []
+    assert seats(registration_client, event["slug"]) == {"S1": (0, 0)}
 
 
-def test_registering_after_the_window_closes_is_a_409(client, make_event, make_session, register):
+def test_registering_after_the_window_closes_is_a_409(
+    registration_client, make_event, make_session, register
+):
     event = make_event(
         registration_opens_at=(now() - timedelta(days=20)).isoformat(),
         registration_closes_at=(now() - timedelta(minutes=1)).isoformat(),
@@ -438,12 +457,12 @@ def test_registering_after_the_window_closes_is_a_409(client, make_event, make_s
     make_session(event["slug"], code="S1")
     body = assert_error(register(event["slug"], ["S1"]), 409)
     assert "closed" in body["message"].lower()
-    assert registrations(client, event["slug"]) == []
-    assert seats(client, event["slug"]) == {"S1": (0, 0)}
+    assert registrations(registration_client, event["slug"]) == []
+    assert seats(registration_client, event["slug"]) == {"S1": (0, 0)}
 
 
 def test_registering_for_a_session_that_has_started_is_a_409(
-    client, make_event, make_session, register
+    registration_client, make_event, make_session, register
 ):
     event = make_event()
     started = now() - timedelta(minutes=10)
@@ -456,12 +475,12 @@ def test_registering_for_a_session_that_has_started_is_a_409(
     make_session(event["slug"], code="LATER")
     body = assert_error(register(event["slug"], ["LATER", "LIVE"]), 409, "session_codes")
     assert "LIVE" in body["message"] and "started" in body["message"]
-    assert registrations(client, event["slug"]) == []
-    assert seats(client, event["slug"]) == {"LIVE": (0, 0), "LATER": (0, 0)}
+    assert registrations(registration_client, event["slug"]) == []
+    assert seats(registration_client, event["slug"]) == {"LIVE": (0, 0), "LATER": (0, 0)}
 
 
 def test_two_overlapping_sessions_in_one_registration_is_a_422(
-    client, make_event, make_session, register
+    registration_client, make_event, make_session, register
 ):
     event = make_event()
     start = now() + timedelta(days=30)
@@ -485,21 +504,21 @@ def test_two_overlapping_sessions_in_one_registration_is_a_422(
     )
     body = assert_error(register(event["slug"], ["A", "B"]), 422, "session_codes")
     assert "A" in body["message"] and "B" in body["message"]
-    assert registrations(client, event["slug"]) == []
-    assert seats(client, event["slug"]) == {"A": (0, 0), "B": (0, 0), "C": (0, 0)}
+    assert registrations(registration_client, event["slug"]) == []
+    assert seats(registration_client, event["slug"]) == {"A": (0, 0), "B": (0, 0), "C": (0, 0)}
     # Back to back is not an overlap.
     assert register(event["slug"], ["A", "C"]).status_code == 201
 
 
-def test_the_same_code_twice_counts_once(client, event, register):
+def test_the_same_code_twice_counts_once(registration_client, event, register):
     response = register(event["slug"], ["S1", "S1"])
     assert response.status_code == 201, response.get_json()
     assert len(response.get_json()["sessions"]) == 1
-    assert seats(client, event["slug"]) == {"S1": (1, 0)}
+    assert seats(registration_client, event["slug"]) == {"S1": (1, 0)}
 
 
 def test_adding_a_session_that_overlaps_a_held_one_is_a_409(
-    client, make_event, make_session, register
+    registration_client, make_event, make_session, register
 ):
     event = make_event()
     start = now() + timedelta(days=30)
@@ -516,13 +535,13 @@ def test_adding_a_session_that_overlaps_a_held_one_is_a_409(
         ends_at=(start + timedelta(hours=3)).isoformat(),
     )
     token = register(event["slug"], ["A"]).get_json()["manage_token"]
-    response = client.post(
+    response = registration_client.post(
         "/api/v1/registrations/me/sessions", json={"code": "B"}, headers=bearer(token)
     )
     assert_error(response, 409, "code")
-    me = client.get("/api/v1/registrations/me", headers=bearer(token)).get_json()
+    me = registration_client.get("/api/v1/registrations/me", headers=bearer(token)).get_json()
     assert [s["code"] for s in me["sessions"]] == ["A"]
-    assert seats(client, event["slug"]) == {"A": (1, 0), "B": (0, 0)}
+    assert seats(registration_client, event["slug"]) == {"A": (1, 0), "B": (0, 0)}
 
 
 BAD_ADDS = {
@@ -535,36 +554,43 @@ BAD_ADDS = {
 
 @pytest.mark.parametrize(("body", "status"), list(BAD_ADDS.values()), ids=list(BAD_ADDS))
 def test_a_bad_session_to_add_is_a_422_naming_code(
-    client, event, make_session, register, body, status
+    registration_client, event, make_session, register, body, status
 ):
     make_session(event["slug"], code="S2")
     token = register(event["slug"], ["S2"]).get_json()["manage_token"]
-    response = client.post("/api/v1/registrations/me/sessions", json=body, headers=bearer(token))
+    response = registration_client.post(
+        "/api/v1/registrations/me/sessions", json=body, headers=bearer(token)
+    )
     errors = assert_error(response, status)["errors"]["json"]
     assert set(errors) & {"code", "extra"}, errors
-    assert seats(client, event["slug"])["S1"] == (0, 0)
+    assert seats(registration_client, event["slug"])["S1"] == (0, 0)
 
 
-def test_adding_a_session_held_already_is_a_409(client, event, register):
+def test_adding_a_session_held_already_is_a_409(registration_client, event, register):
     token = register(event["slug"], ["S1"]).get_json()["manage_token"]
-    response = client.post(
+    response = registration_client.post(
         "/api/v1/registrations/me/sessions", json={"code": "S1"}, headers=bearer(token)
     )
     assert_error(response, 409, "code")
-    assert seats(client, event["slug"]) == {"S1": (1, 0)}
+    assert seats(registration_client, event["slug"]) == {"S1": (1, 0)}
 
 
-def test_dropping_a_session_not_held_is_a_404(client, event, register):
+def test_dropping_a_session_not_held_is_a_404(registration_client, event, register):
     token = register(event["slug"], []).get_json()["manage_token"]
-    response = client.delete("/api/v1/registrations/me/sessions/S1", headers=bearer(token))
+    response = registration_client.delete(
+        "/api/v1/registrations/me/sessions/S1", headers=bearer(token)
+    )
     assert_error(response, 404)
 
 
-def test_cancelling_twice_is_a_409(client, event, register):
+def test_cancelling_twice_is_a_409(registration_client, event, register):
     token = register(event["slug"], ["S1"]).get_json()["manage_token"]
-    assert client.delete("/api/v1/registrations/me", headers=bearer(token)).status_code == 200
-    assert seats(client, event["slug"]) == {"S1": (0, 0)}
-    assert_error(client.delete("/api/v1/registrations/me", headers=bearer(token)), 409)
+    assert (
+        registration_client.delete("/api/v1/registrations/me", headers=bearer(token)).status_code
+        == 200
+    )
+    assert seats(registration_client, event["slug"]) == {"S1": (0, 0)}
+    assert_error(registration_client.delete("/api/v1/registrations/me", headers=bearer(token)), 409)
 
 
 BAD_RESENDS = {
@@ -575,13 +601,15 @@ BAD_RESENDS = {
 
 
 @pytest.mark.parametrize(("body", "field"), list(BAD_RESENDS.values()), ids=list(BAD_RESENDS))
-def test_a_bad_resend_request_is_a_422(client, event, body, field):
-    response = client.post(f"/api/v1/events/{event['slug']}/registrations/resend-link", json=body)
+def test_a_bad_resend_request_is_a_422(registration_client, event, body, field):
+    response = registration_client.post(
+        f"/api/v1/events/{event['slug']}/registrations/resend-link", json=body
+    )
     assert_error(response, 422, field)
 
 
-def test_listing_in_an_unknown_format_is_a_422(client, event):
-    response = client.get(
+def test_listing_in_an_unknown_format_is_a_422(registration_client, event):
+    response = registration_client.get(
         f"/api/v1/events/{event['slug']}/registrations?format=xml", headers=ORGANISER
     )
     body = assert_error(response, 422)

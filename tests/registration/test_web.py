@@ -60,12 +60,14 @@ def form(**overrides):
     }
 
 
-def register_form(client, slug, **overrides):
-    return client.post(f"/events/{slug}/register", data=form(**overrides))
+def register_form(registration_client, slug, **overrides):
+    return registration_client.post(f"/events/{slug}/register", data=form(**overrides))
 
 
-def registrations(client, slug):
-    response = client.get(f"/api/v1/events/{slug}/registrations", headers=bearer(ORGANISER_TOKEN))
+def registrations(registration_client, slug):
+    response = registration_client.get(
+        f"/api/v1/events/{slug}/registrations", headers=bearer(ORGANISER_TOKEN)
+    )
     return response.get_json()
 
 
@@ -88,7 +90,7 @@ def local_start(days: int, hour: int, minute: int = 0) -> datetime:
 
 
 def test_programme_shows_sessions_and_places_in_three_languages(
-    client, make_event, make_session, register
+    registration_client, make_event, make_session, register
 ):
     event = make_event()
     slug = event["slug"]
@@ -101,11 +103,11 @@ def test_programme_shows_sessions_and_places_in_three_languages(
     register(slug, ["TH1", "FV1"])
     register(slug, ["FV1"])
 
-    en = text(client.get(f"/events/{slug}?lang=en"))
+    en = text(registration_client.get(f"/events/{slug}?lang=en"))
     assert "Drugs and democracy" in en and "9 places left" in en
     assert "unlimited" in en and "full – waiting list (1)" in en and "Field visit" in en
 
-    fr = text(client.get(f"/events/{slug}?lang=fr"))
+    fr = text(registration_client.get(f"/events/{slug}?lang=fr"))
     assert "Drogues et démocratie" in fr and "9 places restantes" in fr
     assert (
         "places illimitées" in fr
@@ -113,7 +115,7 @@ def test_programme_shows_sessions_and_places_in_three_languages(
         and "Visite de terrain" in fr
     )
 
-    nl = text(client.get(f"/events/{slug}?lang=nl"))
+    nl = text(registration_client.get(f"/events/{slug}?lang=nl"))
     assert "Drugs en democratie" in nl and "nog 9 plaatsen vrij" in nl
     assert (
         "onbeperkt aantal plaatsen" in nl
@@ -123,7 +125,9 @@ def test_programme_shows_sessions_and_places_in_three_languages(
     assert '<html lang="nl">' in nl
 
 
-def test_programme_is_grouped_by_day_in_the_event_time_zone(client, make_event, make_session):
+def test_programme_is_grouped_by_day_in_the_event_time_zone(
+    registration_client, make_event, make_session
+):
     event = make_event()
     starts = local_start(31, 9, 30)
     make_session(
@@ -135,49 +139,53 @@ def test_programme_is_grouped_by_day_in_the_event_time_zone(client, make_event, 
     make_session(
         event["slug"], starts_at=later.isoformat(), ends_at=(later + timedelta(hours=2)).isoformat()
     )
-    page = text(client.get(f"/events/{event['slug']}?lang=en"))
+    page = text(registration_client.get(f"/events/{event['slug']}?lang=en"))
     assert "09:30–10:30" in page and "14:00–16:00" in page
     assert page.count("<h2>") == 2
     assert f"{starts:%B} {starts.day}, {starts.year}" in page
 
 
-def test_home_redirects_to_the_only_event(client, make_event):
+def test_home_redirects_to_the_only_event(registration_client, make_event):
     event = make_event()
-    response = client.get("/")
+    response = registration_client.get("/")
     assert response.status_code == 302
     assert response.headers["Location"].endswith(f"/events/{event['slug']}")
     make_event()
-    assert "Security, Democracy &amp; Cities" in text(client.get("/"))
+    assert "Security, Democracy &amp; Cities" in text(registration_client.get("/"))
 
 
 # --- registration form ---------------------------------------------------------------------------
 
 
-def test_register_through_the_form_leads_to_the_manage_page(client, make_event, make_session):
+def test_register_through_the_form_leads_to_the_manage_page(
+    registration_client, make_event, make_session
+):
     event = make_event()
     make_session(event["slug"], code="TH1", title="Drugs and democracy")
-    form_page = client.get(f"/events/{event['slug']}/register?lang=en")
+    form_page = registration_client.get(f"/events/{event['slug']}/register?lang=en")
     assert form_page.status_code == 200
     assert 'name="csrf_token"' in text(form_page)
     assert '<option value="BE">Belgium</option>' in text(form_page)
 
-    response = register_form(client, event["slug"], session_codes=["TH1"])
+    response = register_form(registration_client, event["slug"], session_codes=["TH1"])
     assert response.status_code == 303
     assert "welcome=1" in response.headers["Location"]
-    manage = client.get(response.headers["Location"])
+    manage = registration_client.get(response.headers["Location"])
     body = text(manage)
     assert manage.status_code == 200
     assert "you are registered" in body and "Drugs and democracy" in body and "Confirmed" in body
     token = TOKEN_IN_URL.search(response.headers["Location"]).group(1)
-    me = client.get("/api/v1/registrations/me", headers=bearer(token)).get_json()
+    me = registration_client.get("/api/v1/registrations/me", headers=bearer(token)).get_json()
     assert me["email"] == "ana@example.org"
     assert me["sessions"] == [{"code": "TH1", "status": "confirmed", "waitlist_position": None}]
 
 
-def test_bad_input_is_shown_next_to_the_fields_and_nothing_is_written(client, make_event):
+def test_bad_input_is_shown_next_to_the_fields_and_nothing_is_written(
+    registration_client, make_event
+):
     event = make_event()
     response = register_form(
-        client,
+        registration_client,
         event["slug"],
         name="Zoë Janssens",
         email="not-an-address",
@@ -192,12 +200,12 @@ def test_bad_input_is_shown_next_to_the_fields_and_nothing_is_written(client, ma
     assert 'id="consent-error"' in body
     assert 'value="not-an-address"' in body and 'value="Zoë Janssens"' in body
     assert '<option value="researcher" selected>' in body
-    assert registrations(client, event["slug"]) == []
+    assert registrations(registration_client, event["slug"]) == []
 
 
-def test_form_errors_are_translated(client, make_event):
+def test_form_errors_are_translated(registration_client, make_event):
     event = make_event()
-    response = client.post(
+    response = registration_client.post(
         f"/events/{event['slug']}/register?lang=fr", data=form(email="nope", role="")
     )
     assert response.status_code == 422
@@ -206,135 +214,143 @@ def test_form_errors_are_translated(client, make_event):
     assert "Veuillez choisir le rôle qui vous correspond le mieux." in body
 
 
-def test_same_email_twice_shows_the_conflict_next_to_the_email(client, make_event, register):
+def test_same_email_twice_shows_the_conflict_next_to_the_email(
+    registration_client, make_event, register
+):
     event = make_event()
     register(event["slug"], email="dup@example.org")
-    response = register_form(client, event["slug"], email="DUP@example.org")
+    response = register_form(registration_client, event["slug"], email="DUP@example.org")
     assert response.status_code == 409
     assert re.search(r'id="email-error">This email address is already registered', text(response))
-    assert len(registrations(client, event["slug"])) == 1
+    assert len(registrations(registration_client, event["slug"])) == 1
 
 
 def test_full_session_puts_the_registrant_on_the_waiting_list(
-    client, make_event, make_session, register
+    registration_client, make_event, make_session, register
 ):
     event = make_event()
     make_session(event["slug"], code="FV1", title="Regional Crisis Centre", capacity=1)
     register(event["slug"], ["FV1"])
-    response = register_form(client, event["slug"], session_codes=["FV1"])
-    body = text(client.get(response.headers["Location"]))
+    response = register_form(registration_client, event["slug"], session_codes=["FV1"])
+    body = text(registration_client.get(response.headers["Location"]))
     assert "Waiting list, position 1" in body
     assert "Leave the waiting list" in body
 
 
-def test_overlapping_sessions_are_refused_with_their_titles(client, make_event, make_session):
+def test_overlapping_sessions_are_refused_with_their_titles(
+    registration_client, make_event, make_session
+):
     event = make_event()
     starts = local_start(30, 10)
     times = {"starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=1)).isoformat()}
     make_session(event["slug"], code="A", title="Night-time life", **times)
     make_session(event["slug"], code="B", title="Mental health", **times)
-    response = register_form(client, event["slug"], session_codes=["A", "B"])
+    response = register_form(registration_client, event["slug"], session_codes=["A", "B"])
     assert response.status_code == 422
     body = text(response)
     assert re.search(r'id="session_codes-error">“Night-time life” and “Mental health”', body)
     assert body.count("checked") == 3  # both sessions and the consent box stay ticked
-    assert registrations(client, event["slug"]) == []
+    assert registrations(registration_client, event["slug"]) == []
 
 
-def test_closed_registration_shows_no_form(client, make_event):
+def test_closed_registration_shows_no_form(registration_client, make_event):
     past = datetime.now(UTC) - timedelta(days=1)
     event = make_event(
         registration_opens_at=(past - timedelta(days=10)).isoformat(),
         registration_closes_at=past.isoformat(),
     )
-    programme = text(client.get(f"/events/{event['slug']}?lang=en"))
+    programme = text(registration_client.get(f"/events/{event['slug']}?lang=en"))
     assert "Registration for this event is closed." in programme
-    page = client.get(f"/events/{event['slug']}/register")
+    page = registration_client.get(f"/events/{event['slug']}/register")
     assert "<form" not in text(page)
-    response = register_form(client, event["slug"])
+    response = register_form(registration_client, event["slug"])
     assert response.status_code == 409
-    assert registrations(client, event["slug"]) == []
+    assert registrations(registration_client, event["slug"]) == []
 
 
-def test_what_participants_type_is_escaped(client, make_event, make_session, register):
+def test_what_participants_type_is_escaped(registration_client, make_event, make_session, register):
     event = make_event()
     make_session(event["slug"], code="FV1", capacity=0)
     script = "<script>alert(1)</script>"
     response = register_form(
-        client, event["slug"], name=script, organisation=script, session_codes=["FV1"]
+        registration_client, event["slug"], name=script, organisation=script, session_codes=["FV1"]
     )
-    manage = text(client.get(response.headers["Location"]))
+    manage = text(registration_client.get(response.headers["Location"]))
     assert script not in manage and "&lt;script&gt;alert(1)&lt;/script&gt;" in manage
-    invalid = text(register_form(client, event["slug"], name=script, email="bad"))
+    invalid = text(register_form(registration_client, event["slug"], name=script, email="bad"))
     assert script not in invalid and "&lt;script&gt;" in invalid
-    client.post("/organiser", data={"token": ORGANISER_TOKEN})
-    organiser = text(client.get(f"/organiser/events/{event['slug']}"))
+    registration_client.post("/organiser", data={"token": ORGANISER_TOKEN})
+    organiser = text(registration_client.get(f"/organiser/events/{event['slug']}"))
     assert script not in organiser and "&lt;script&gt;alert(1)&lt;/script&gt;" in organiser
 
 
 # --- manage page ---------------------------------------------------------------------------------
 
 
-def registered(client, slug, **overrides):
+def registered(registration_client, slug, **overrides):
     """Register through the form; return the manage page's path."""
-    return manage_path(register_form(client, slug, **overrides))
+    return manage_path(register_form(registration_client, slug, **overrides))
 
 
-def test_manage_page_drop_and_add_sessions(client, make_event, make_session, register):
+def test_manage_page_drop_and_add_sessions(registration_client, make_event, make_session, register):
     event = make_event()
     make_session(event["slug"], code="FV1", title="Drug consumption room", capacity=1)
     make_session(event["slug"], code="TH2", title="Trust in institutions", capacity=5)
-    path = registered(client, event["slug"], session_codes=["FV1"])
+    path = registered(registration_client, event["slug"], session_codes=["FV1"])
     waiting = register(event["slug"], ["FV1"]).get_json()
 
-    dropped = client.post(f"{path}/sessions/FV1/drop")
+    dropped = registration_client.post(f"{path}/sessions/FV1/drop")
     assert dropped.status_code == 303 and dropped.headers["Location"].endswith(path)
-    page = text(client.get(path))
+    page = text(registration_client.get(path))
     assert "You have left “Drug consumption room”." in page
-    me = client.get("/api/v1/registrations/me", headers=bearer(waiting["manage_token"]))
+    me = registration_client.get(
+        "/api/v1/registrations/me", headers=bearer(waiting["manage_token"])
+    )
     assert me.get_json()["sessions"][0]["status"] == "confirmed"
 
-    added = client.post(f"{path}/sessions", data={"code": "TH2"})
+    added = registration_client.post(f"{path}/sessions", data={"code": "TH2"})
     assert added.status_code == 303
-    page = text(client.get(path))
+    page = text(registration_client.get(path))
     assert "You have a place in “Trust in institutions”." in page
     assert '<option value="TH2">' not in page  # no longer offered
 
-    again = client.post(f"{path}/sessions", data={"code": "FV1"})
-    assert "is full: you are number 1 on its waiting list" in text(client.get(again.location))
+    again = registration_client.post(f"{path}/sessions", data={"code": "FV1"})
+    assert "is full: you are number 1 on its waiting list" in text(
+        registration_client.get(again.location)
+    )
 
 
-def test_manage_page_errors_keep_their_status(client, make_event, make_session):
+def test_manage_page_errors_keep_their_status(registration_client, make_event, make_session):
     event = make_event()
     make_session(event["slug"], code="TH1", title="Polarisation")
-    path = registered(client, event["slug"], session_codes=["TH1"])
-    again = client.post(f"{path}/sessions", data={"code": "TH1"})
+    path = registered(registration_client, event["slug"], session_codes=["TH1"])
+    again = registration_client.post(f"{path}/sessions", data={"code": "TH1"})
     assert again.status_code == 409
     assert "You are already registered for “Polarisation”." in text(again)
-    dropped = client.post(f"{path}/sessions/NOPE/drop")
+    dropped = registration_client.post(f"{path}/sessions/NOPE/drop")
     assert dropped.status_code == 404
     assert f'href="{path}?lang=fr"' in text(dropped)  # the language links lead back
-    assert client.post(f"{path}/sessions", data={"code": ""}).status_code == 422
-    assert client.post(f"{path}/cancel", data={}).status_code == 422
+    assert registration_client.post(f"{path}/sessions", data={"code": ""}).status_code == 422
+    assert registration_client.post(f"{path}/cancel", data={}).status_code == 422
 
 
-def test_cancel_releases_every_place(client, make_event, make_session):
+def test_cancel_releases_every_place(registration_client, make_event, make_session):
     event = make_event()
     make_session(event["slug"], code="TH1", capacity=3)
-    path = registered(client, event["slug"], session_codes=["TH1"])
-    response = client.post(f"{path}/cancel", data={"confirm": "yes"})
+    path = registered(registration_client, event["slug"], session_codes=["TH1"])
+    response = registration_client.post(f"{path}/cancel", data={"confirm": "yes"})
     assert response.status_code == 303
-    page = text(client.get(path))
+    page = text(registration_client.get(path))
     assert "Your registration is cancelled" in page and "You have no session." in page
-    rows = client.get(f"/api/v1/events/{event['slug']}/sessions").get_json()
+    rows = registration_client.get(f"/api/v1/events/{event['slug']}/sessions").get_json()
     assert rows[0]["seats_taken"] == 0
 
 
-def test_export_downloads_my_data_as_json(client, make_event, make_session):
+def test_export_downloads_my_data_as_json(registration_client, make_event, make_session):
     event = make_event()
     make_session(event["slug"], code="TH1")
-    path = registered(client, event["slug"], session_codes=["TH1"])
-    response = client.get(f"{path}/export")
+    path = registered(registration_client, event["slug"], session_codes=["TH1"])
+    response = registration_client.get(f"{path}/export")
     assert response.status_code == 200
     assert response.mimetype == "application/json"
     assert "attachment" in response.headers["Content-Disposition"]
@@ -343,41 +359,48 @@ def test_export_downloads_my_data_as_json(client, make_event, make_session):
     assert data["sessions"][0]["code"] == "TH1"
 
 
-def test_erase_deletes_everything_and_the_link_stops_working(client, make_event, make_session):
+def test_erase_deletes_everything_and_the_link_stops_working(
+    registration_client, make_event, make_session
+):
     event = make_event()
     make_session(event["slug"], code="TH1")
-    path = registered(client, event["slug"], session_codes=["TH1"])
-    assert client.post(f"{path}/erase", data={}).status_code == 422
-    response = client.post(f"{path}/erase", data={"confirm": "yes"})
+    path = registered(registration_client, event["slug"], session_codes=["TH1"])
+    assert registration_client.post(f"{path}/erase", data={}).status_code == 422
+    response = registration_client.post(f"{path}/erase", data={"confirm": "yes"})
     assert response.status_code == 303
     assert response.headers["Location"].endswith(f"/events/{event['slug']}")
-    assert "Your data has been erased." in text(client.get(response.headers["Location"]))
-    assert registrations(client, event["slug"]) == []
-    assert client.get(path).status_code == 404
+    assert "Your data has been erased." in text(
+        registration_client.get(response.headers["Location"])
+    )
+    assert registrations(registration_client, event["slug"]) == []
+    assert registration_client.get(path).status_code == 404
 
 
-def test_a_bad_link_gives_404_with_a_resend_pointer(client, make_event):
+def test_a_bad_link_gives_404_with_a_resend_pointer(registration_client, make_event):
     event = make_event()
-    response = client.get("/manage/not-a-token?lang=en")
+    response = registration_client.get("/manage/not-a-token?lang=en")
     assert response.status_code == 404
     assert f"/events/{event['slug']}/resend-link" in text(response)
-    assert client.post("/manage/not-a-token/cancel", data={"confirm": "yes"}).status_code == 404
-    assert client.get("/events/no-such-event").status_code == 404
+    assert (
+        registration_client.post("/manage/not-a-token/cancel", data={"confirm": "yes"}).status_code
+        == 404
+    )
+    assert registration_client.get("/events/no-such-event").status_code == 404
 
 
-def test_manage_page_speaks_the_participants_language(client, make_event):
+def test_manage_page_speaks_the_participants_language(registration_client, make_event):
     event = make_event()
-    path = registered(client, event["slug"], language="nl")
-    client.delete_cookie("lang")
-    page = text(client.get(path, headers={"Accept-Language": "en"}))
+    path = registered(registration_client, event["slug"], language="nl")
+    registration_client.delete_cookie("lang")
+    page = text(registration_client.get(path, headers={"Accept-Language": "en"}))
     assert "Mijn inschrijving" in page
-    assert "Mijn inschrijving" not in text(client.get(f"{path}?lang=en"))
+    assert "Mijn inschrijving" not in text(registration_client.get(f"{path}?lang=en"))
 
 
-def test_manage_page_is_kept_out_of_caches_and_referers(client, make_event):
+def test_manage_page_is_kept_out_of_caches_and_referers(registration_client, make_event):
     event = make_event()
-    path = registered(client, event["slug"])
-    response = client.get(path)
+    path = registered(registration_client, event["slug"])
+    response = registration_client.get(path)
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert response.headers["Cache-Control"] == "no-store"
     assert "script-src" not in response.headers["Content-Security-Policy"]
@@ -386,17 +409,19 @@ def test_manage_page_is_kept_out_of_caches_and_referers(client, make_event):
 # --- resend my link ------------------------------------------------------------------------------
 
 
-def test_resend_link_answers_the_same_for_known_and_unknown_addresses(client, make_event, register):
+def test_resend_link_answers_the_same_for_known_and_unknown_addresses(
+    registration_client, make_event, register
+):
     event = make_event()
     register(event["slug"], email="known@example.org")
     url = f"/events/{event['slug']}/resend-link"
-    assert client.get(url).status_code == 200
-    known = client.post(url, data={"email": "known@example.org"})
-    unknown = client.post(url, data={"email": "unknown@example.org"})
+    assert registration_client.get(url).status_code == 200
+    known = registration_client.post(url, data={"email": "known@example.org"})
+    unknown = registration_client.post(url, data={"email": "unknown@example.org"})
     assert known.status_code == unknown.status_code == 200
     assert text(known) == text(unknown)
     assert "If this address is registered for this event, a link is on its way." in text(known)
-    invalid = client.post(url, data={"email": "not an address"})
+    invalid = registration_client.post(url, data={"email": "not an address"})
     assert invalid.status_code == 422 and 'id="email-error"' in text(invalid)
 
 
@@ -407,38 +432,44 @@ def test_resend_link_is_rate_limited(settings, registration_db, make_event):
     settings = dataclasses.replace(
         settings, registration_database_url=registration_db, rate_limits_enabled=True
     )
-    app = create_app({"TESTING": True, "SETTINGS": settings, "WTF_CSRF_ENABLED": False})
-    client = app.test_client()
+    registration_app = create_app(
+        {"TESTING": True, "SETTINGS": settings, "WTF_CSRF_ENABLED": False}
+    )
+    registration_client = registration_app.test_client()
     # A fresh client address per run: the counters live in the shared Redis.
     address = f"10.{os.getpid() % 250}.{datetime.now().microsecond % 250}.7"
     url = f"/events/{event['slug']}/resend-link"
     statuses = [
-        client.post(url, data={"email": "x@example.org"}, environ_base={"REMOTE_ADDR": address})
+        registration_client.post(
+            url, data={"email": "x@example.org"}, environ_base={"REMOTE_ADDR": address}
+        )
         for _ in range(6)
     ]
     assert [r.status_code for r in statuses] == [200] * 5 + [429]
     assert "Too many attempts" in text(statuses[-1]) and statuses[-1].headers["Retry-After"]
-    assert client.get(url, environ_base={"REMOTE_ADDR": address}).status_code == 200
+    assert registration_client.get(url, environ_base={"REMOTE_ADDR": address}).status_code == 200
 
 
 # --- organisers ----------------------------------------------------------------------------------
 
 
-def test_organiser_pages_need_a_sign_in(client, make_event):
+def test_organiser_pages_need_a_sign_in(registration_client, make_event):
     event = make_event()
     for url in (
         f"/organiser/events/{event['slug']}",
         f"/organiser/events/{event['slug']}/registrations.csv",
     ):
-        response = client.get(url)
+        response = registration_client.get(url)
         assert response.status_code == 302
         assert "/organiser?next=" in response.headers["Location"]
-    wrong = client.post("/organiser", data={"token": "wrong"})
+    wrong = registration_client.post("/organiser", data={"token": "wrong"})
     assert wrong.status_code == 401
-    assert client.get(f"/organiser/events/{event['slug']}").status_code == 302
+    assert registration_client.get(f"/organiser/events/{event['slug']}").status_code == 302
 
 
-def test_organiser_sees_fill_and_waiting_lists_in_order(client, make_event, make_session, register):
+def test_organiser_sees_fill_and_waiting_lists_in_order(
+    registration_client, make_event, make_session, register
+):
     event = make_event()
     slug = event["slug"]
     make_session(slug, code="FV1", title="Mediation schemes", capacity=2)
@@ -447,41 +478,43 @@ def test_organiser_sees_fill_and_waiting_lists_in_order(client, make_event, make
     register(slug, ["FV1"], name="Third Person", organisation="Efus")
     register(slug, ["FV1"], name="Fourth Person")
 
-    signed_in = client.post(
+    signed_in = registration_client.post(
         "/organiser", data={"token": ORGANISER_TOKEN, "next": f"/organiser/events/{slug}"}
     )
     assert signed_in.status_code == 303
     assert signed_in.headers["Location"].endswith(f"/organiser/events/{slug}")
     assert ORGANISER_TOKEN not in str(signed_in.headers.get("Set-Cookie"))
-    page = text(client.get(f"/organiser/events/{slug}?lang=en"))
+    page = text(registration_client.get(f"/organiser/events/{slug}?lang=en"))
     assert "2 of 2 places taken" in page and 'style="width: 100%"' in page
     assert "2 people on the waiting list" in page
     assert page.index("Third Person (Efus)") < page.index("Fourth Person")
     assert "First Person" not in page
 
-    csv = client.get(f"/organiser/events/{slug}/registrations.csv")
+    csv = registration_client.get(f"/organiser/events/{slug}/registrations.csv")
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
     lines = text(csv).splitlines()
     assert lines[0].startswith("id,name,email") and len(lines) == 5
     assert "FV1#1" in text(csv)
 
-    signed_out = client.post("/organiser/sign-out")
+    signed_out = registration_client.post("/organiser/sign-out")
     assert signed_out.status_code == 303
-    assert client.get(f"/organiser/events/{slug}").status_code == 302
+    assert registration_client.get(f"/organiser/events/{slug}").status_code == 302
 
 
-def test_organiser_sign_in_does_not_redirect_elsewhere(client):
-    response = client.post("/organiser", data={"token": ORGANISER_TOKEN, "next": "//evil.example/"})
+def test_organiser_sign_in_does_not_redirect_elsewhere(registration_client):
+    response = registration_client.post(
+        "/organiser", data={"token": ORGANISER_TOKEN, "next": "//evil.example/"}
+    )
     assert response.headers["Location"] == "/organiser"
 
 
 # --- languages -----------------------------------------------------------------------------------
 
 
-def test_accept_language_nl_gives_dutch(client, make_event):
+def test_accept_language_nl_gives_dutch(registration_client, make_event):
     event = make_event()
     page = text(
-        client.get(
+        registration_client.get(
             f"/events/{event['slug']}/register", headers={"Accept-Language": "nl-BE,nl;q=0.9"}
         )
     )
@@ -490,20 +523,22 @@ def test_accept_language_nl_gives_dutch(client, make_event):
     assert "Verkozen mandataris" in page
 
 
-def test_lang_query_wins_and_is_remembered(client, make_event):
+def test_lang_query_wins_and_is_remembered(registration_client, make_event):
     event = make_event()
     url = f"/events/{event['slug']}"
-    first = client.get(f"{url}?lang=fr", headers={"Accept-Language": "nl"})
+    first = registration_client.get(f"{url}?lang=fr", headers={"Accept-Language": "nl"})
     assert "lang=fr" in first.headers["Set-Cookie"]
-    later = text(client.get(url, headers={"Accept-Language": "nl"}))
+    later = text(registration_client.get(url, headers={"Accept-Language": "nl"}))
     assert '<html lang="fr">' in later
     assert f'href="{url}?lang=nl"' in later  # the switcher
-    assert '<html lang="en">' in text(client.get(f"{url}?lang=en"))
+    assert '<html lang="en">' in text(registration_client.get(f"{url}?lang=en"))
 
 
-def test_default_language_is_english(client, make_event):
+def test_default_language_is_english(registration_client, make_event):
     event = make_event()
-    page = text(client.get(f"/events/{event['slug']}", headers={"Accept-Language": "de"}))
+    page = text(
+        registration_client.get(f"/events/{event['slug']}", headers={"Accept-Language": "de"})
+    )
     assert '<html lang="en">' in page
 
 
@@ -534,24 +569,26 @@ def test_catalogues_are_complete(translations):
 # --- CSRF ----------------------------------------------------------------------------------------
 
 
-def test_a_post_without_csrf_token_is_refused(settings, registration_db, client, make_event):
+def test_a_post_without_csrf_token_is_refused(
+    settings, registration_db, registration_client, make_event
+):
     from services.registration.app import create_app
 
     event = make_event()
     settings = dataclasses.replace(settings, registration_database_url=registration_db)
-    app = create_app({"TESTING": True, "SETTINGS": settings, "WTF_CSRF_ENABLED": True})
-    browser = app.test_client()
+    registration_app = create_app({"TESTING": True, "SETTINGS": settings, "WTF_CSRF_ENABLED": True})
+    browser = registration_app.test_client()
     url = f"/events/{event['slug']}/register"
 
     refused = browser.post(url, data=form())
     assert refused.status_code == 400
     assert "This form has expired" in text(refused)
-    assert registrations(client, event["slug"]) == []
+    assert registrations(registration_client, event["slug"]) == []
 
     token = re.search(r'name="csrf_token" value="([^"]+)"', text(browser.get(url))).group(1)
     accepted = browser.post(url, data={**form(), "csrf_token": token})
     assert accepted.status_code == 303
-    assert len(registrations(client, event["slug"])) == 1
+    assert len(registrations(registration_client, event["slug"])) == 1
 
 
 def test_every_rule_a_participant_can_break_has_a_translated_message():

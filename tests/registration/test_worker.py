@@ -64,11 +64,11 @@ def wait_for(predicate: Any, timeout: float = 30.0) -> None:
 
 
 def test_erasure_completes_when_every_service_confirms_once(
-    app, settings, worker, client, make_event, register
+    registration_app, settings, worker, registration_client, make_event, register
 ):
     event = make_event()
     token = register(event["slug"]).get_json()["manage_token"]
-    erased = client.post(
+    erased = registration_client.post(
         "/api/v1/registrations/me/erase", headers={"Authorization": f"Bearer {token}"}
     )
     registration_id = erased.get_json()["erasure_id"]
@@ -84,12 +84,12 @@ def test_erasure_completes_when_every_service_confirms_once(
     send(confirmation(registration_id, "notifier"))
 
     def completed() -> bool:
-        with app.app_context():
+        with registration_app.app_context():
             record = db.session.get(Erasure, registration_id)
             return record is not None and record.completed_at is not None
 
     wait_for(completed)
-    with app.app_context():
+    with registration_app.app_context():
         record = db.session.get(Erasure, registration_id)
         assert record.confirmed_by == ["feedback", "notifier"]
         handled = db.session.scalar(select(func.count()).select_from(ProcessedEvent))
@@ -97,29 +97,31 @@ def test_erasure_completes_when_every_service_confirms_once(
     assert worker.poll() is None, "a bad message must not stop the worker"
 
 
-def test_erasure_status_lists_the_services_still_to_confirm(client, make_event, register):
+def test_erasure_status_lists_the_services_still_to_confirm(
+    registration_client, make_event, register
+):
     event = make_event()
     token = register(event["slug"]).get_json()["manage_token"]
-    erased = client.post(
+    erased = registration_client.post(
         "/api/v1/registrations/me/erase", headers={"Authorization": f"Bearer {token}"}
     )
-    status = client.get(erased.get_json()["status_url"]).get_json()
+    status = registration_client.get(erased.get_json()["status_url"]).get_json()
     assert status["pending"] == ["feedback", "notifier"]
     assert status["completed_at"] is None
     assert "T" in status["requested_at"]
-    assert client.get("/api/v1/erasures/unknown").status_code == 404
+    assert registration_client.get("/api/v1/erasures/unknown").status_code == 404
 
 
 def test_export_gathers_the_other_services_answers(
-    app, settings, worker, client, make_event, register
+    registration_app, settings, worker, registration_client, make_event, register
 ):
     event = make_event()
     created = register(event["slug"], email="ana@example.org").get_json()
     auth = {"Authorization": f"Bearer {created['manage_token']}"}
-    first = client.get("/api/v1/registrations/me/export", headers=auth).get_json()
+    first = registration_client.get("/api/v1/registrations/me/export", headers=auth).get_json()
     assert first["services"]["registration"]["registration"]["email"] == "ana@example.org"
     assert first["pending"] == ["feedback", "notifier"] and first["complete"] is False
-    with app.app_context():
+    with registration_app.app_context():
         request = db.session.scalar(
             select(Outbox).where(Outbox.task_name == TaskNames.EXPORT_REQUESTED)
         )
@@ -140,12 +142,14 @@ def test_export_gathers_the_other_services_answers(
         sender.send_task(TaskNames.EXPORT_PART, kwargs=part, queue=Queues.REGISTRATION)
 
     def complete() -> bool:
-        return client.get("/api/v1/registrations/me/export", headers=auth).get_json()["complete"]
+        return registration_client.get("/api/v1/registrations/me/export", headers=auth).get_json()[
+            "complete"
+        ]
 
     wait_for(complete)
-    final = client.get("/api/v1/registrations/me/export", headers=auth).get_json()
+    final = registration_client.get("/api/v1/registrations/me/export", headers=auth).get_json()
     assert final["services"]["notifier"]["data"] == {"held_by": "notifier"}
-    with app.app_context():  # asked once, not on every look
+    with registration_app.app_context():  # asked once, not on every look
         requests = db.session.scalars(
             select(Outbox).where(Outbox.task_name == TaskNames.EXPORT_REQUESTED)
         ).all()

@@ -29,8 +29,8 @@ CONTRACT = [
 
 
 @pytest.fixture
-def spec(client) -> dict[str, Any]:
-    response = client.get("/openapi.json")
+def spec(registration_client) -> dict[str, Any]:
+    response = registration_client.get("/openapi.json")
     assert response.status_code == 200
     assert response.mimetype == "application/json"
     return dict(response.get_json())
@@ -124,7 +124,7 @@ def test_the_seat_status_is_an_enum(spec):
     assert seat["properties"]["status"]["enum"] == ["confirmed", "waitlisted"]
 
 
-def test_healthz(client):
-    response = client.get("/healthz")
+def test_healthz(registration_client):
+    response = registration_client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json()["status"] == "ok"
