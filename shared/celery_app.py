@@ -15,10 +15,9 @@ from shared.config import Settings
 VISIBILITY_TIMEOUT_SECONDS = 300
 
 
-def make_celery(
-    name: str, settings: Settings, queues: Sequence[str] = (), include: Sequence[str] = ()
-) -> Celery:
-    app = Celery(name, broker=settings.redis_url, include=list(include))
+def make_celery(name: str, settings: Settings, queues: Sequence[str] = ()) -> Celery:
+    """A Celery app on the settings' broker; a service defines its tasks on it (`tasks.py`)."""
+    app = Celery(name, broker=settings.redis_url)
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],

@@ -20,7 +20,9 @@ from tests.helpers import (
     ORGANISER_TOKEN,
     REDIS_URL,
     SECRET_KEY,
+    compile_catalogues,
     empty_tables,
+    event_body,
     free_port,
     migrated_database,
     now,
@@ -29,6 +31,11 @@ from tests.helpers import (
 )
 
 shared.outbox.FULL_CONTRACT_CHECK = True  # every message a test makes a service write
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_catalogues() -> None:
+    compile_catalogues()
 
 
 @pytest.fixture(scope="session")
@@ -114,19 +121,7 @@ def make_event(
     counter = itertools.count(1)
 
     def make(**overrides: Any) -> dict[str, Any]:
-        start = now() + timedelta(days=30)
-        body = {
-            "slug": f"event-{next(counter)}",
-            "title": "Security, Democracy & Cities",
-            "city": "Brussels",
-            "timezone": "Europe/Brussels",
-            "starts_on": start.date().isoformat(),
-            "ends_on": (start + timedelta(days=2)).date().isoformat(),
-            "languages": ["fr", "nl", "en"],
-            "registration_opens_at": (now() - timedelta(days=1)).isoformat(),
-            "registration_closes_at": (now() + timedelta(days=20)).isoformat(),
-            **overrides,
-        }
+        body = event_body(**{"slug": f"event-{next(counter)}", **overrides})
         response = registration_client.post("/api/v1/events", json=body, headers=organiser)
         assert response.status_code == 201, response.get_json()
         return dict(response.get_json())

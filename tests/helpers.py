@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import UTC, datetime
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from shared.config import ROOT
 from shared.migrations import upgrade
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -93,3 +99,48 @@ def now() -> datetime:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def event_body(**overrides: Any) -> dict[str, Any]:
+    """The body of `POST /api/v1/events` for a three-day event a month ahead, open now."""
+    start = now() + timedelta(days=30)
+    return {
+        "slug": "sdc-2026",
+        "title": "Security, Democracy & Cities",
+        "city": "Brussels",
+        "timezone": "Europe/Brussels",
+        "starts_on": start.date().isoformat(),
+        "ends_on": (start + timedelta(days=2)).date().isoformat(),
+        "languages": ["fr", "nl", "en"],
+        "registration_opens_at": (now() - timedelta(days=1)).isoformat(),
+        "registration_closes_at": (now() + timedelta(days=20)).isoformat(),
+        **overrides,
+    }
+
+
+def start_worker(service: str, environment: dict[str, str], **popen: Any) -> Any:
+    """A real Celery worker of `service` on its queue, one process (solo pool), with the
+    machine's environment plus `environment`; `popen` goes to subprocess.Popen (stdout=...)."""
+    command = [
+        sys.executable, "-m", "celery", "-A", f"services.{service}.worker", "worker",
+        "-Q", service, "-P", "solo", "--without-gossip", "--without-mingle",
+        "--without-heartbeat", "-l", "info",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **environment}
+    return subprocess.Popen(command, env=env, cwd=ROOT, **popen)
+
+
+def compile_catalogues() -> None:
+    """Compile every catalogue whose .mo is missing or older than its .po (`make test` does this
+    already; a bare `pytest` run then works too)."""
+    directories = [ROOT / "shared" / "translations", *(ROOT / "services").glob("*/translations")]
+    for po_path in (p for d in directories for p in d.glob("*/LC_MESSAGES/messages.po")):
+        mo_path = po_path.with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        with po_path.open("rb") as po_file:
+            catalog = read_po(po_file)
+        handle, temporary = tempfile.mkstemp(dir=mo_path.parent)
+        with os.fdopen(handle, "wb") as mo_file:
+            write_mo(mo_file, catalog)
+        os.replace(temporary, mo_path)

@@ -34,8 +34,6 @@ GENERATED: dict[str, tuple[str, Callable[[], str]]] = {
 
 # Services whose database `make run` migrates.
 DATABASES = ("registration", "feedback", "notifier")
-# Where the notifier's local mail catcher listens when SMTP_HOST is unset.
-MAILCATCHER_PORT = 1025
 
 
 def checked_settings(environ: Mapping[str, str]) -> Settings:
@@ -156,7 +154,8 @@ def busy_ports(settings: Settings, redis_embedded: bool) -> list[str]:
         (settings.bind_host, settings.feedback_port, "FEEDBACK_PORT"),
     ]
     if settings.smtp_host is None:
-        wanted.append(("127.0.0.1", MAILCATCHER_PORT, "the local mail catcher"))
+        catcher = (settings.notifier_mailcatcher_host, settings.notifier_mailcatcher_port)
+        wanted.append((*catcher, "the local mail catcher"))
     if redis_embedded:
         wanted.append(("127.0.0.1", EMBEDDED_REDIS_PORT, "the embedded Redis"))
     busy = []
@@ -184,7 +183,7 @@ def banner(settings: Settings, environ: Mapping[str, str]) -> str:
     feedback = f"http://{host}:{settings.feedback_port}"
     mail = (
         f"  Mail catcher     {emails}/caught   (SMTP_HOST unset: emails stop at "
-        f"127.0.0.1:{MAILCATCHER_PORT})"
+        f"{settings.notifier_mailcatcher_host}:{settings.notifier_mailcatcher_port})"
         if settings.smtp_host is None
         else f"  Mail             {settings.smtp_host}:{settings.smtp_port}"
     )

@@ -7,16 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
-import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 
 from shared import contracts
 from shared.auth import ParticipantTokens
@@ -25,25 +20,6 @@ from shared.contracts import TaskNames
 from shared.db import new_id
 from tests.feedback.helpers import THEME
 from tests.helpers import SECRET_KEY, bearer, empty_tables, migrated_database, now
-
-ROOT = Path(__file__).resolve().parents[2]
-CATALOGUES = (ROOT / "shared" / "translations", ROOT / "services" / "feedback" / "translations")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def compiled_catalogues() -> None:
-    """`make test` compiles the catalogues; this keeps a bare `pytest` run working too."""
-    for directory in CATALOGUES:
-        for po_path in directory.glob("*/LC_MESSAGES/messages.po"):
-            mo_path = po_path.with_suffix(".mo")
-            if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
-                continue
-            with po_path.open("rb") as po_file:
-                catalog = read_po(po_file)
-            handle, temporary = tempfile.mkstemp(dir=mo_path.parent)
-            with os.fdopen(handle, "wb") as mo_file:
-                write_mo(mo_file, catalog)
-            os.replace(temporary, mo_path)
 
 
 @pytest.fixture

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,11 +22,10 @@ from services.registration.extensions import db as registration_db_handle
 from services.registration.models import Outbox as RegistrationOutbox
 from shared import contracts
 from shared.celery_app import make_celery
-from shared.config import ROOT
 from shared.contracts import OwnTasks, Queues, TaskNames
 from shared.outbox import relay_batch
 from tests.feedback.helpers import feedback_url
-from tests.helpers import ORGANISER_TOKEN, SECRET_KEY, bearer
+from tests.helpers import ORGANISER_TOKEN, SECRET_KEY, bearer, start_worker
 
 pytestmark = pytest.mark.slow
 QUEUES = (Queues.FEEDBACK, Queues.NOTIFIER, Queues.REGISTRATION)
@@ -64,22 +60,14 @@ def broker(redis_url: str) -> redis_lib.Redis:
 
 @pytest.fixture
 def worker(settings: Any, feedback_db: str, broker: redis_lib.Redis) -> Any:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
+    environment = {
         "REDIS_URL": settings.redis_url,
         "FEEDBACK_DATABASE_URL": feedback_db,
         "SECRET_KEY": SECRET_KEY,
         "ORGANISER_TOKEN": ORGANISER_TOKEN,
         "FEEDBACK_INVITE_DELAY_SECONDS": "0",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "services.feedback.worker", "worker",
-         "-Q", Queues.FEEDBACK, "-P", "solo", "--without-gossip", "--without-mingle",
-         "--without-heartbeat", "-l", "info"],
-        env=env,
-        cwd=ROOT,
-    )  # fmt: skip
+    process = start_worker("feedback", environment)
     yield process
     process.terminate()
     process.wait(timeout=30)

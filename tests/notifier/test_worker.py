@@ -3,9 +3,7 @@ registration API, relay its outbox, and the participant's email arrives, once.""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -24,11 +22,10 @@ from services.registration.extensions import db as registration_db_handle
 from services.registration.models import Outbox as RegistrationOutbox
 from shared.auth import ParticipantTokens
 from shared.celery_app import make_celery
-from shared.config import ROOT
 from shared.contracts import Queues, TaskNames
 from shared.db import utcnow
 from shared.outbox import relay_batch
-from tests.helpers import SECRET_KEY, now
+from tests.helpers import SECRET_KEY, now, start_worker
 from tests.notifier.conftest import FEEDBACK_URL, all_text, queued
 
 pytestmark = pytest.mark.slow
@@ -36,11 +33,9 @@ BRUSSELS = ZoneInfo("Europe/Brussels")
 ANA = {"email": "ana.dupont@example.org", "name": "Ana Dupont", "language": "fr"}
 
 
-def start_worker(settings: Any, smtp: Any, log_path: Path) -> subprocess.Popen[bytes]:
+def start_notifier_worker(settings: Any, smtp: Any, log_path: Path) -> subprocess.Popen[bytes]:
     """`celery -A services.notifier.worker worker -Q notifier`, its log kept in a file."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
+    environment = {
         "REDIS_URL": settings.redis_url,
         "NOTIFIER_DATABASE_URL": settings.notifier_database_url,
         "SECRET_KEY": SECRET_KEY,
@@ -53,15 +48,7 @@ def start_worker(settings: Any, smtp: Any, log_path: Path) -> subprocess.Popen[b
         "NOTIFIER_RETRY_MAX_SECONDS": "1",
     }
     with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "services.notifier.worker", "worker",
-             "-Q", Queues.NOTIFIER, "-P", "solo", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-l", "info"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        return start_worker("notifier", environment, stdout=log, stderr=subprocess.STDOUT)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -73,7 +60,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def notifier_worker(
     notifier_settings: Any, smtp: Any, broker: Any, tmp_path: Path
 ) -> Iterator[Any]:
-    process = start_worker(notifier_settings, smtp, tmp_path / "worker.log")
+    process = start_notifier_worker(notifier_settings, smtp, tmp_path / "worker.log")
     process.log_path = tmp_path / "worker.log"  # type: ignore[attr-defined]
     yield process
     stop(process)
@@ -264,7 +251,7 @@ def test_a_worker_starting_up_sends_what_a_crashed_one_left_queued(
     broker.delete(Queues.NOTIFIER)  # the delivery task was lost with the worker that died
     with notifier_db_handle.transaction() as session:
         session.execute(update(Message).values(next_attempt_at=utcnow() - timedelta(minutes=5)))
-    process = start_worker(notifier_settings, smtp, tmp_path / "worker.log")
+    process = start_notifier_worker(notifier_settings, smtp, tmp_path / "worker.log")
     try:
         (received,) = smtp.wait_for(1)
     finally:

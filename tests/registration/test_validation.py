@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ORGANISER_TOKEN, bearer, now
+from tests.helpers import ORGANISER_TOKEN, bearer, event_body, now
 
 ORGANISER = bearer(ORGANISER_TOKEN)
 
@@ -212,22 +212,6 @@ def test_a_wrong_method_is_a_405_with_json(registration_client):
 
 
 # --- event creation ----------------------------------------------------------------------------
-
-
-def event_body(**overrides: Any) -> dict[str, Any]:
-    start = now() + timedelta(days=30)
-    return {
-        "slug": "sdc-2026",
-        "title": "Security, Democracy & Cities",
-        "city": "Brussels",
-        "timezone": "Europe/Brussels",
-        "starts_on": start.date().isoformat(),
-        "ends_on": (start + timedelta(days=2)).date().isoformat(),
-        "languages": ["fr", "nl", "en"],
-        "registration_opens_at": (now() - timedelta(days=1)).isoformat(),
-        "registration_closes_at": (now() + timedelta(days=20)).isoformat(),
-        **overrides,
-    }
 
 
 BAD_EVENTS = {

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import os
 import re
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,7 +13,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from tests.helpers import ORGANISER_TOKEN, bearer
@@ -28,21 +26,6 @@ CATALOGUES = {
     ),
 }
 TOKEN_IN_URL = re.compile(r"/manage/([^/?]+)")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def compiled_catalogues() -> None:
-    """`make test` compiles the catalogues; this keeps a bare `pytest` run working too."""
-    for po_path in (p for d in CATALOGUES for p in d.glob("*/LC_MESSAGES/messages.po")):
-        mo_path = po_path.with_suffix(".mo")
-        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
-            continue
-        with po_path.open("rb") as po_file:
-            catalog = read_po(po_file)
-        handle, temporary = tempfile.mkstemp(dir=mo_path.parent)
-        with os.fdopen(handle, "wb") as mo_file:
-            write_mo(mo_file, catalog)
-        os.replace(temporary, mo_path)
 
 
 def form(**overrides):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -16,29 +13,20 @@ from services.registration.extensions import db
 from services.registration.models import Erasure, Outbox, ProcessedEvent
 from shared import contracts
 from shared.celery_app import make_celery
-from shared.config import ROOT
 from shared.contracts import Queues, TaskNames
 from shared.db import new_id, utcnow
-from tests.helpers import SECRET_KEY
+from tests.helpers import SECRET_KEY, start_worker
 
 
 @pytest.fixture
 def worker(settings: Any, registration_db: str) -> Any:
     redis_lib.Redis.from_url(settings.redis_url).delete(Queues.REGISTRATION)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
+    environment = {
         "REDIS_URL": settings.redis_url,
         "REGISTRATION_DATABASE_URL": registration_db,
         "SECRET_KEY": SECRET_KEY,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "services.registration.worker", "worker",
-         "-Q", Queues.REGISTRATION, "-P", "solo", "--without-gossip", "--without-mingle",
-         "--without-heartbeat", "-l", "info"],
-        env=env,
-        cwd=ROOT,
-    )  # fmt: skip
+    process = start_worker("registration", environment)
     yield process
     process.terminate()
     process.wait(timeout=20)

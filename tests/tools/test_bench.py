@@ -7,32 +7,17 @@ must finish, print its figures, and find no oversold session.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.tools.helpers import run_quick
 from tools import bench
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
 def test_quick_benchmark_prints_its_figures_and_finds_nothing_oversold() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.bench", "--quick", "--db", "sqlite"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
+    output = run_quick("tools.bench")
     for name in ("registration", "bare"):
         assert re.search(rf"^{name} +requests +\d+ +errors +0 +throughput .* req/s", output, re.M)
     assert re.search(r"^throughput ratio registration/bare +[\d.]+ +target", output, re.M)

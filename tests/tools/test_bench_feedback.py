@@ -7,35 +7,21 @@ and find every submission stored once, as sent.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.tools.helpers import run_quick
 from tools import bench_feedback
 from tools.bench_feedback import Stored, Submission
 
-ROOT = Path(__file__).resolve().parents[2]
 CODES = ["B001", "B002", "B003"]
 THEMES = {"B001": [1, 2], "B002": [3], "B003": [4, 5, 6]}
 
 
 @pytest.mark.slow
 def test_quick_feedback_benchmark_prints_its_figures_and_stores_each_submission_once() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.bench_feedback", "--quick", "--db", "sqlite"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
+    output = run_quick("tools.bench_feedback")
     for name in ("feedback", "bare"):
         assert re.search(rf"^{name} +requests +\d+ +errors +0 +throughput .* req/s", output, re.M)
     assert re.search(r"^throughput ratio feedback/bare +[\d.]+ +target >= 0.40", output, re.M)
