@@ -36,6 +36,10 @@ run: $(STAMP) translations ## Start everything (embedded Redis and SQLite unless
 test: $(STAMP) translations ## Run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+.PHONY: test-browser
+test-browser: $(STAMP) translations ## Only the browser tests (Chromium; screenshots of failures in var/browser-failures)
+	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
+
 .PHONY: lint
 lint: $(STAMP) ## ruff (lint and format check) and mypy on shared/
 	$(BIN)/ruff check .

@@ -35,6 +35,7 @@ class TaskNames:
     CANCELLED = "registration.cancelled"
     ERASED = "registration.erased"
     LINK_REQUESTED = "registration.link_requested"
+    DETAILS_CHANGED = "registration.details_changed"
     EVENT_PUBLISHED = "programme.event_published"
     SESSION_PUBLISHED = "programme.session_published"
     ERASURE_CONFIRMED = "privacy.erasure_confirmed"
@@ -69,10 +70,9 @@ class _Message(Schema):
 class EventInfo(_Message):
     slug = fields.String(required=True)
     title = fields.String(required=True)
-    title_translations = fields.Dict(
-        keys=fields.String(), values=fields.String(), load_default=dict
-    )
+    title_translations = Translations()
     city = fields.String(required=True)
+    city_translations = Translations()
     timezone = fields.String(required=True)
     starts_on = fields.Date(required=True)
     ends_on = fields.Date(required=True)
@@ -82,14 +82,16 @@ class EventInfo(_Message):
 class SessionInfo(_Message):
     code = fields.String(required=True)
     title = fields.String(required=True)
-    title_translations = fields.Dict(
-        keys=fields.String(), values=fields.String(), load_default=dict
-    )
+    title_translations = Translations()
     kind = fields.String(required=True)
+    # `theme` as entered is the key sessions, recommendations and the report group by;
+    # its translations are only what readers see.
     theme = fields.String(required=True)
+    theme_translations = Translations()
     starts_at = fields.AwareDateTime(required=True)
     ends_at = fields.AwareDateTime(required=True)
     room = fields.String(load_default="")
+    room_translations = Translations()
     language = fields.String(load_default="")
 
 
@@ -141,6 +143,13 @@ class ErasedMessage(_EventMessage):
 
     registration_id = fields.String(required=True)
     event_slug = fields.String(required=True)
+
+
+class DetailsChangedMessage(_EventMessage):
+    """A participant corrected their name, organisation, city, country, role or language."""
+
+    event = fields.Nested(EventInfo, required=True)
+    participant = fields.Nested(Participant, required=True)
 
 
 class LinkRequestedMessage(_EventMessage):
@@ -198,6 +207,7 @@ SCHEMAS: dict[str, type[_Message]] = {
     TaskNames.CANCELLED: CancelledMessage,
     TaskNames.ERASED: ErasedMessage,
     TaskNames.LINK_REQUESTED: LinkRequestedMessage,
+    TaskNames.DETAILS_CHANGED: DetailsChangedMessage,
     TaskNames.EVENT_PUBLISHED: EventPublishedMessage,
     TaskNames.SESSION_PUBLISHED: SessionPublishedMessage,
     TaskNames.ERASURE_CONFIRMED: ErasureConfirmedMessage,
@@ -214,6 +224,7 @@ _PARTICIPANT_EVENTS = (
     TaskNames.SEAT_RELEASED,
     TaskNames.CANCELLED,
     TaskNames.ERASED,
+    TaskNames.DETAILS_CHANGED,
 )
 
 # Which queues receive each event: the outbox relay publishes one task per queue.

@@ -1,12 +1,14 @@
 """What every service's server-rendered pages share: the language choice, the layout, headers
-and error pages, and the organiser sign-in."""
+and error pages, the accessibility statement, and the organiser sign-in."""
 
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,10 +28,12 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 
+from shared import formats
 from shared.config import ROOT
 from shared.contracts import LANGUAGES
-from shared.http import OrganiserAuth, limiter
+from shared.http import OrganiserAuth, error_response, limiter, wants_json
 
 LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
@@ -145,6 +149,8 @@ CSP = (
 # Guessing an organiser token through a sign-in form: a few tries a minute from one address.
 SIGN_IN_LIMIT = "5 per minute;30 per hour"
 SHARED_TEMPLATES = ROOT / "shared" / "templates"
+# The accessibility statement's date: change it with the statement, after the next review.
+STATEMENT_PREPARED_ON = date(2026, 12, 2)
 
 
 def render(service: str, template: str, status: int = 200, **context: Any) -> tuple[str, int]:
@@ -160,7 +166,8 @@ def install_page_defaults(
     private: Callable[[], bool],
     context: Callable[[], dict[str, Any]] | None = None,
 ) -> None:
-    """The layout, headers and error pages every service's page blueprint has.
+    """The layout, headers, error pages and accessibility statement (`/accessibility`) every
+    service's page blueprint has; its 404 page serves every address of the app but the API.
 
     `fallback_endpoint` is where the language links of a page that cannot be shown again (the
     answer to a POST) lead; `private()` says whether this response holds a personal link or
@@ -168,6 +175,7 @@ def install_page_defaults(
     service's own values to every template.
     """
     bp.register_blueprint(Blueprint("layout", __name__, template_folder=str(SHARED_TEMPLATES)))
+    bp.add_url_rule("/accessibility", "accessibility", accessibility_page(service))
 
     @bp.context_processor
     def layout_context() -> dict[str, Any]:
@@ -176,6 +184,7 @@ def install_page_defaults(
             "current_language": current_language(),
             "language_names": LANGUAGE_NAMES,
             "signed_in": organiser_signed_in(),
+            "fmt": formats.For(current_language()),
             **(context() if context else {}),
         }
 
@@ -204,6 +213,44 @@ def install_page_defaults(
         heading, message = _("Too many attempts"), _("Please wait a minute, then try again.")
         body, status = render(service, "error.html", 429, heading=heading, message=message)
         return body, status, {"Retry-After": "60"}
+
+    # On the app, not the blueprint: an address no route matches is a 404 of no blueprint. Its
+    # page has the layout's values passed in, since no blueprint's context processor runs.
+    @bp.app_errorhandler(404)
+    def not_found(error: HTTPException) -> Any:
+        if wants_json():
+            return error_response(error)
+        heading = _("Page not found")
+        message = _(
+            "There is no page at this address. Check the address, or start again from a link "
+            "you were sent."
+        )
+        return render(
+            service, "error.html", 404, heading=heading, message=message, **layout_context()
+        )
+
+
+def accessibility_page(service: str) -> Callable[[], Any]:
+    """The accessibility statement (the model of Implementing Decision (EU) 2018/1523), in the
+    service's layout; problems are reported to the organiser, at the address emails come from."""
+
+    def accessibility() -> Any:
+        return render_template(
+            "agora/accessibility.html",
+            layout=f"{service}/layout.html",
+            prepared_on=STATEMENT_PREPARED_ON,
+            contact=mail_from_address(current_app.extensions["settings"].mail_from),
+            site=request.host_url,
+        )
+
+    return accessibility
+
+
+def mail_from_address(mail_from: str) -> str:
+    """The address in MAIL_FROM as people write it: `Name <address>` (the name may hold an
+    unquoted comma, as the default's does) or a bare address."""
+    match = re.fullmatch(r".*<([^<>\s]+)>\s*", mail_from, flags=re.DOTALL)
+    return match.group(1) if match else mail_from.strip()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 from celery import Celery
-from flask import Flask, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify, request
 from flask_smorest import Api
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -88,7 +88,7 @@ class ServiceParts:
 def assemble_app(app: Flask, settings: Settings, parts: ServiceParts) -> Celery:
     """Bind the rest of a service to its app (its database is bound already): organiser and
     participant tokens, its Celery app and tasks, CSRF (pages only), rate limits, languages, the
-    API and its OpenAPI document, the pages, the commands and `/healthz`."""
+    API and its OpenAPI document, the pages, the commands, `/healthz` and `/favicon.ico`."""
     ext = parts.extensions
     ext.organiser_auth.init_app(app, ext.db, parts.organiser_tokens, settings)
     app.extensions["participant_tokens"] = ParticipantTokens(settings.secret_key)
@@ -106,6 +106,7 @@ def assemble_app(app: Flask, settings: Settings, parts: ServiceParts) -> Celery:
     app.register_blueprint(parts.web.bp)
     parts.cli.init_app(app)
     add_healthz(app, ext.db, ext.SERVICE)
+    add_favicon(app)
     return celery_app
 
 
@@ -117,6 +118,25 @@ def add_healthz(app: Flask, database: Database, service: str) -> None:
         except SQLAlchemyError:
             return jsonify(status="unavailable", service=service, database="down"), 503
         return jsonify(status="ok", service=service)
+
+
+FAVICON = ROOT / "shared" / "static" / "favicon.svg"
+FAVICON_SECONDS = 7 * 24 * 3600
+
+
+def add_favicon(app: Flask) -> None:
+    """The icon browsers ask for at /favicon.ico: an SVG (Chromium and Firefox show one), cached
+    for a week; on the app, not the pages' blueprint, whose headers keep some pages uncached."""
+    icon = FAVICON.read_bytes()
+
+    @app.get("/favicon.ico")
+    def favicon() -> Any:
+        response = Response(icon, mimetype="image/svg+xml")
+        response.cache_control.public = True
+        response.cache_control.max_age = FAVICON_SECONDS
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = "default-src 'none'"
+        return response.make_conditional(request)
 
 
 def organiser_commands(database: Database, model: type[Any]) -> click.Group:

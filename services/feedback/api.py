@@ -175,7 +175,14 @@ class Recommendations(MethodView):
     def post(self, data: dict[str, Any], slug: str) -> Any:
         """Draft a recommendation for one of the event's themes."""
         event = run(readmodel.get_event, db.session, slug)
-        recommendation = run(create_recommendation, db.session, event, data["theme"], data["text"])
+        recommendation = run(
+            create_recommendation,
+            db.session,
+            event,
+            data["theme"],
+            data["text"],
+            data["language"],
+        )
         db.session.commit()
         return recommendation
 

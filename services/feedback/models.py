@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from shared.auth import OrganiserTokenMixin
 from shared.consumer import ProcessedEventMixin
 from shared.db import UTCDateTime, utcnow
+from shared.formats import foreign, in_language
 from shared.outbox import OutboxMixin
 
 CONFIRMED = "confirmed"
@@ -36,6 +37,18 @@ ACTIVE = "active"
 CANCELLED = "cancelled"
 RATINGS = (1, 2, 3, 4, 5)
 ENDORSEMENT_VALUES = (-2, -1, 0, 1, 2)
+# Translations added after rows existed: those rows get none ({} is valid JSON in both databases).
+NO_TEXTS = "{}"
+
+
+def entered_language(text: str, translations: dict[str, Any], language: str | None) -> str | None:
+    """The `lang` attribute of a text shown on a page in `language`: None when the page's
+    translation exists, else the language whose translation is the text as entered (None when
+    that is not known either: a page never claims a language it cannot tell)."""
+    if translations.get(language or ""):
+        return None
+    known = sorted(code for code, value in translations.items() if value == text)
+    return foreign(known[0] if known else None, language)
 
 
 class Base(DeclarativeBase):
@@ -52,6 +65,7 @@ class Event(Base):
     title: Mapped[str] = mapped_column(String(300))
     title_translations: Mapped[dict[str, Any]] = mapped_column(default=dict)
     city: Mapped[str] = mapped_column(String(120))
+    city_translations: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=NO_TEXTS)
     timezone: Mapped[str] = mapped_column(String(64))
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
@@ -62,7 +76,10 @@ class Event(Base):
     )
 
     def title_in(self, language: str | None) -> str:
-        return str(self.title_translations.get(language or "") or self.title)
+        return in_language(self.title, self.title_translations, language)
+
+    def city_in(self, language: str | None) -> str:
+        return in_language(self.city, self.city_translations, language)
 
 
 class ProgrammeSession(Base):
@@ -77,17 +94,35 @@ class ProgrammeSession(Base):
     title: Mapped[str] = mapped_column(String(300))
     title_translations: Mapped[dict[str, Any]] = mapped_column(default=dict)
     kind: Mapped[str] = mapped_column(String(20))
+    # `theme` as entered is the key sessions and recommendations group by; readers see its
+    # translation.
     theme: Mapped[str] = mapped_column(String(120))
+    theme_translations: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, server_default=NO_TEXTS
+    )
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime] = mapped_column(index=True)
     room: Mapped[str] = mapped_column(String(200), default="")
+    room_translations: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=NO_TEXTS)
     language: Mapped[str] = mapped_column(String(8), default="")
     attendees: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     event: Mapped[Event] = relationship(back_populates="sessions")
 
     def title_in(self, language: str | None) -> str:
-        return str(self.title_translations.get(language or "") or self.title)
+        return in_language(self.title, self.title_translations, language)
+
+    def theme_in(self, language: str | None) -> str:
+        return in_language(self.theme, self.theme_translations, language)
+
+    def room_in(self, language: str | None) -> str:
+        return in_language(self.room, self.room_translations, language)
+
+    def theme_lang(self, language: str | None) -> str | None:
+        return entered_language(self.theme, self.theme_translations, language)
+
+    def room_lang(self, language: str | None) -> str | None:
+        return entered_language(self.room, self.room_translations, language)
 
 
 class Participant(Base):
@@ -182,6 +217,8 @@ class Recommendation(Base):
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     theme: Mapped[str] = mapped_column(String(120))
     text: Mapped[str] = mapped_column(Text)
+    # The language it is written in (fr, nl, en), or None when not known.
+    language: Mapped[str | None] = mapped_column(String(2))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -60,12 +60,18 @@ def upsert_event(db: Session, info: dict[str, Any]) -> Event:
         db.add(event)
     for key in ("title", "city", "timezone", "starts_on", "ends_on", "feedback_closes_at"):
         setattr(event, key, info[key])
-    event.title_translations = dict(info.get("title_translations") or {})
+    _translations(event, info, "title_translations", "city_translations")
     db.flush()
     if db.get(Report, event.id) is None:
         db.add(Report(event_id=event.id, keyword_cache={}))
         db.flush()
     return event
+
+
+def _translations(row: Event | ProgrammeSession, info: dict[str, Any], *names: str) -> None:
+    """Copy texts in other languages; a message from before they existed carries none."""
+    for name in names:
+        setattr(row, name, dict(info.get(name) or {}))
 
 
 def upsert_session(db: Session, event: Event, info: dict[str, Any]) -> ProgrammeSession:
@@ -80,7 +86,7 @@ def upsert_session(db: Session, event: Event, info: dict[str, Any]) -> Programme
         db.add(session)
     for key in ("title", "kind", "theme", "starts_at", "ends_at", "room", "language"):
         setattr(session, key, info.get(key, ""))
-    session.title_translations = dict(info.get("title_translations") or {})
+    _translations(session, info, "title_translations", "theme_translations", "room_translations")
     db.flush()
     if old_theme is not None and old_theme != session.theme:
         _move_theme(db, session, old_theme)
@@ -107,6 +113,13 @@ def upsert_participant(db: Session, event: Event, info: dict[str, Any]) -> Parti
             registration_id=info["registration_id"], event_id=event.id, token_version=0
         )
         db.add(participant)
+    _copy_details(participant, info)
+    db.flush()
+    return participant
+
+
+def _copy_details(participant: Participant, info: dict[str, Any]) -> None:
+    """What is kept of a person's details (every participant message carries them all)."""
     # Token versions only grow (a new version revokes old links): a late message can't undo it.
     participant.token_version = max(participant.token_version, info["token_version"])
     participant.language = info["language"]
@@ -114,8 +127,6 @@ def upsert_participant(db: Session, event: Event, info: dict[str, Any]) -> Parti
     participant.city = (info.get("city") or "").strip()
     participant.role = info.get("role") or ""
     participant.updated_at = utcnow()
-    db.flush()
-    return participant
 
 
 def _count_member(db: Session, event_id: int, theme: str, registration_id: str, delta: int) -> None:
@@ -230,6 +241,20 @@ def on_cancelled(db: Session, message: dict[str, Any]) -> None:
     mark_report_dirty(db, event.id)
 
 
+def on_details_changed(db: Session, message: dict[str, Any]) -> None:
+    """A participant corrected their details: update the copy kept here, if there is one.
+
+    Nothing is created: someone unknown here (erased, or not registered yet) stays unknown, and
+    their registration brings their details when it comes."""
+    participant = db.get(Participant, message["participant"]["registration_id"])
+    if participant is None:
+        return
+    upsert_event(db, message["event"])
+    _copy_details(participant, message["participant"])
+    db.flush()
+    mark_report_dirty(db, participant.event_id)
+
+
 # The registration events that change the read model (privacy.HANDLERS has the others).
 HANDLERS = {
     TaskNames.EVENT_PUBLISHED: on_event_published,
@@ -240,6 +265,7 @@ HANDLERS = {
     TaskNames.SEAT_PROMOTED: on_seat,
     TaskNames.SEAT_RELEASED: on_seat_released,
     TaskNames.CANCELLED: on_cancelled,
+    TaskNames.DETAILS_CHANGED: on_details_changed,
 }
 
 

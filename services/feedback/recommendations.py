@@ -15,7 +15,10 @@ from services.feedback.submissions import clean_text
 from shared.errors import InvalidInput
 
 
-def create_recommendation(db: Session, event: Event, theme: str, text: str) -> Recommendation:
+def create_recommendation(
+    db: Session, event: Event, theme: str, text: str, language: str | None = None
+) -> Recommendation:
+    """A draft for one of the event's themes; `language` is the one it is written in, if known."""
     known = themes(db, event)
     if theme not in known:
         raise InvalidInput(
@@ -23,7 +26,9 @@ def create_recommendation(db: Session, event: Event, theme: str, text: str) -> R
             "theme",
             code="unknown_theme",
         )
-    recommendation = Recommendation(event_id=event.id, theme=theme, text=clean_text(text))
+    recommendation = Recommendation(
+        event_id=event.id, theme=theme, text=clean_text(text), language=language
+    )
     db.add(recommendation)
     db.flush()
     mark_report_dirty(db, event.id)
@@ -85,6 +90,7 @@ def recommendations_with_support(db: Session, event: Event) -> list[dict[str, An
             "id": r.id,
             "theme": r.theme,
             "text": r.text,
+            "language": r.language,
             "created_at": r.created_at,
             **Support(counts[r.id]).as_dict(),
         }

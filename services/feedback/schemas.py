@@ -106,6 +106,12 @@ class SummaryArgs(Schema):
 class RecommendationIn(StrictSchema):
     theme = fields.String(required=True, validate=validate.Length(min=1, max=120))
     text = fields.String(required=True, validate=validate.Length(min=1, max=COMMENT_MAX))
+    language = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(LANGUAGES),
+        metadata={"description": "the language of `text` (fr, nl, en); null: not known"},
+    )
 
     @validates("text")
     def check_text(self, value: str, **_: Any) -> None:
@@ -117,6 +123,7 @@ class RecommendationCreated(Schema):
     id = fields.Integer()
     theme = fields.String()
     text = fields.String()
+    language = fields.String(allow_none=True)
 
 
 class RecommendationOut(RecommendationCreated):

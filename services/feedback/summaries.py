@@ -174,6 +174,14 @@ def theme_stats(
     return dict(sorted(grouped.items()))
 
 
+def theme_translations(sessions: Iterable[ProgrammeSession]) -> dict[str, Any]:
+    """A theme's name in other languages, from its sessions (each may carry some of them)."""
+    merged: dict[str, Any] = {}
+    for session in sessions:
+        merged = {**session.theme_translations, **merged}
+    return merged
+
+
 def event_summary(db: Session, event: Event, with_comments: bool = True) -> dict[str, Any]:
     """One row per session and one per theme, from one GROUP BY over the event's feedback."""
     sessions = event_sessions(db, event)

@@ -7,11 +7,10 @@ Domain code speaks English; every string a visitor reads goes through gettext he
 from __future__ import annotations
 
 import functools
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -25,7 +24,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
@@ -33,22 +31,34 @@ from sqlalchemy import select
 
 from services.feedback import ratepage, readmodel, submissions, summaries
 from services.feedback.extensions import SERVICE, db, organiser_auth
-from services.feedback.models import ENDORSEMENT_VALUES, RATINGS, Event, Participant
+from services.feedback.models import (
+    ENDORSEMENT_VALUES,
+    RATINGS,
+    Event,
+    Participant,
+    ProgrammeSession,
+    entered_language,
+)
 from services.feedback.recommendations import create_recommendation, recommendations_with_support
 from services.feedback.report.responses import report_response, schedule_report
-from services.feedback.report.wording import number, percent, signed
+from services.feedback.report.wording import Figures
 from services.feedback.schemas import COMMENT_MAX, FeedbackIn, RecommendationIn
-from shared import pages
+from shared import formats, pages
 from shared.auth import ParticipantClaim, ParticipantTokens
 from shared.db import utcnow
 from shared.errors import NotFound, RuleError
+from shared.formats import in_language
 from shared.http import csv_response
 from shared.labels import KIND_LABELS, sort_key
-from shared.pages import choose_language, current_language
+from shared.pages import LANGUAGE_NAMES, choose_language, current_language
 
 bp = Blueprint("web", __name__, template_folder="templates")
 
 COMMENTS_SHOWN = 200  # per session on the dashboard; the CSV export has them all
+# The rate form's fields in the order the page shows them ("_form": the form as a whole).
+FORM_ORDER = ("_form", "rating", "comment", "endorsements")
+# The add-recommendation form's fields, in the dashboard's order.
+RECOMMENDATION_FIELDS = ("theme", "language", "text")
 
 RATING_LABELS = {
     1: _l("Poor"),
@@ -122,11 +132,6 @@ def not_found(message: str) -> Response:
     return make_response(page("not_found.html", 404, message=message, site=registration_site))
 
 
-def local_time(event: Event, moment: datetime, pattern: str = "EEE d MMM") -> str:
-    local = moment.astimezone(ZoneInfo(event.timezone))
-    return f"{format_date(local.date(), pattern)}, {local:%H:%M}"
-
-
 def explain(rule: RuleError) -> str:
     return str(RULE_MESSAGES.get(rule.code, rule.message))
 
@@ -184,12 +189,23 @@ class SessionForm:
     when: str
     kind: str
     room: str
+    room_lang: str | None
     started: bool
     rated: bool
     rating: int | None
     comment: str
-    recommendations: list[tuple[int, str, int | None]]  # (id, text, current value)
+    recommendations: list[tuple[int, str, int | None, str | None]]  # (id, text, value, lang)
     errors: dict[str, str] = field(default_factory=dict)
+
+
+def field_ids(code: str) -> dict[str, str]:
+    """The id each field of a session's rate form has on the page (its error links there)."""
+    return {
+        "_form": f"session-{code}",
+        "rating": f"rating-{code}",
+        "comment": f"comment-{code}",
+        "endorsements": f"endorsements-{code}",
+    }
 
 
 def _int_or_none(raw: str | None) -> int | None:
@@ -207,6 +223,7 @@ def session_forms(
 ) -> list[SessionForm]:
     """The participant's sessions; the one just posted keeps what was typed, with its errors."""
     language = current_language()
+    fmt = formats.For(language)
     forms = []
     for item in ratepage.rate_items(db.session, participant, utcnow()):
         session = item.session
@@ -226,14 +243,18 @@ def session_forms(
             SessionForm(
                 code=session.code,
                 title=session.title_in(language),
-                when=local_time(event, session.starts_at),
+                when=fmt.moment(session.starts_at, event.timezone),
                 kind=str(KIND_LABELS.get(session.kind, session.kind)),
-                room=session.room,
+                room=session.room_in(language),
+                room_lang=session.room_lang(language),
                 started=item.started,
                 rated=item.feedback is not None,
                 rating=rating,
                 comment=comment,
-                recommendations=[(r.id, r.text, chosen[r.id]) for r in item.recommendations],
+                recommendations=[
+                    (r.id, r.text, chosen[r.id], fmt.foreign(r.language))
+                    for r in item.recommendations
+                ],
                 errors=(errors or {}) if mine else {},
             )
         )
@@ -247,23 +268,27 @@ def rate_page(
     errors: dict[str, str] | None = None,
 ) -> Any:
     event = db.session.get_one(Event, participant.event_id)
+    language = current_language()
     token = (request.view_args or {})["token"]
     forms = session_forms(participant, event, posted, errors)
     started = [f for f in forms if f.started]
     # A problem with a session that has no form here (not started, not mine) goes on top.
     shown = any(f.code == posted for f in started)
-    page_error = None if shown or not errors else next(iter(errors.values()))
+    errors = errors or {}
     return page(
         "rate.html",
         status,
-        page_error=page_error,
+        errors=errors,
+        error_order=FORM_ORDER,
+        # A problem with a session that has no form here (not started, not mine): the page.
+        error_ids=field_ids(posted) if shown and posted else dict.fromkeys(errors, "main"),
         event=event,
-        title=event.title_in(current_language()),
+        title=event.title_in(language),
         token=token,
         started=started,
         upcoming=[f for f in forms if not f.started],
         closed=utcnow() >= event.feedback_closes_at,
-        closes=local_time(event, event.feedback_closes_at, "d MMMM y"),
+        closes=formats.day(formats.local(event.feedback_closes_at, event.timezone), language),
     )
 
 
@@ -319,7 +344,8 @@ def rate_session(token: str, code: str) -> Any:
         )
     except RuleError as rule:
         db.session.rollback()
-        return rate_page(participant, rule.status, code, {rule.field or "_form": explain(rule)})
+        field = rule.field if rule.field in FORM_ORDER else "_form"
+        return rate_page(participant, rule.status, code, {field: explain(rule)})
     db.session.commit()
     if result.report_due:
         schedule_report(event.slug)
@@ -360,18 +386,22 @@ def dashboard_page(
     errors: dict[str, str] | None = None,
 ) -> Any:
     language = current_language()
+    fmt = formats.For(language)
     summary = summaries.event_summary(db.session, event, with_comments=True)
     sessions = {s.code: s for s in summaries.event_sessions(db.session, event)}
     rows = [
         {
             **row,
             "title": sessions[row["code"]].title_in(language),
-            "when": local_time(event, sessions[row["code"]].starts_at),
+            "when": fmt.moment(sessions[row["code"]].starts_at, event.timezone),
             "kind_label": str(KIND_LABELS.get(row["kind"], row["kind"])),
         }
         for row in summary["sessions"]
     ]
-    recommendations = recommendations_with_support(db.session, event)
+    recommendations = [
+        {**rec, "lang": fmt.foreign(rec["language"])}
+        for rec in recommendations_with_support(db.session, event)
+    ]
     # The event's figures; the response rate counts attendees of sessions held so far only.
     totals = summaries.Stats(0, Counter())
     for session in sessions.values():
@@ -386,16 +416,34 @@ def dashboard_page(
         title=event.title_in(language),
         sessions=rows,
         themes=summary["themes"],
+        theme_names=theme_names(sessions.values(), language),
         recommendations=recommendations,
-        theme_names=sorted({s.theme for s in sessions.values()}, key=sort_key),
         totals=totals.as_dict(),
         form=form or {},
         errors=errors or {},
-        percent=percent,
-        number=number,
-        signed=signed,
+        error_order=RECOMMENDATION_FIELDS,
+        languages=LANGUAGE_NAMES,
+        figures=Figures(language),
         comments_shown=COMMENTS_SHOWN,
     )
+
+
+def theme_names(
+    sessions: Iterable[ProgrammeSession], language: str
+) -> dict[str, tuple[str, str | None]]:
+    """Each theme (as entered, the key) → its name in the page's language and that name's
+    `lang` attribute, in the order readers expect."""
+    by_theme: dict[str, list[ProgrammeSession]] = defaultdict(list)
+    for session in sessions:
+        by_theme[session.theme].append(session)
+    names = {}
+    for theme, members in by_theme.items():
+        translations = summaries.theme_translations(members)
+        names[theme] = (
+            in_language(theme, translations, language),
+            entered_language(theme, translations, language),
+        )
+    return dict(sorted(names.items(), key=lambda item: sort_key(item[1][0])))
 
 
 @bp.get("/organiser/events/<slug>")
@@ -409,12 +457,13 @@ def dashboard(slug: str) -> Any:
 def add_recommendation(slug: str) -> Any:
     event = event_or_404(slug)
     g.page_target = ("web.dashboard", {"slug": slug})
-    form = {"theme": request.form.get("theme", ""), "text": request.form.get("text", "")}
+    form = {name: request.form.get(name, "") for name in RECOMMENDATION_FIELDS}
     try:
-        data = RecommendationIn().load(form)
+        data = RecommendationIn().load({**form, "language": form["language"] or None})
     except ValidationError as invalid:
         messages = {
             "theme": _("Please choose a theme."),
+            "language": _("Please choose one of the languages offered."),
             "text": _("Please write the recommendation (at most 2000 characters)."),
         }
         errors = {
@@ -423,7 +472,7 @@ def add_recommendation(slug: str) -> Any:
         }
         return dashboard_page(event, 422, form, errors)
     try:
-        create_recommendation(db.session, event, data["theme"], data["text"])
+        create_recommendation(db.session, event, data["theme"], data["text"], data["language"])
     except RuleError:
         db.session.rollback()
         return dashboard_page(event, 422, form, {"theme": _("Please choose a theme.")})

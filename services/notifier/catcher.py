@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from email import message_from_bytes
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from typing import Any
 
@@ -23,6 +24,12 @@ def parse(raw: bytes) -> EmailMessage:
     message = message_from_bytes(raw, policy=default_policy)
     assert isinstance(message, EmailMessage)
     return message
+
+
+def language_of(raw: bytes) -> str:
+    """The language an email says it is written in (Content-Language), from its headers only."""
+    headers = BytesHeaderParser(policy=default_policy).parsebytes(raw)
+    return str(headers.get("Content-Language", "")).strip()
 
 
 def store(database: Database, mail_from: str, rcpt_tos: list[str], raw: bytes) -> int:

@@ -18,13 +18,13 @@ from email.utils import formatdate
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, get_timezone_location
 from flask import render_template
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from icalendar import Calendar
 from icalendar import Event as CalendarEvent
 
+from shared import formats
 from shared.auth import ParticipantTokens
 from shared.contracts import TaskNames
 
@@ -50,8 +50,8 @@ TEMPLATE_FOR_EVENT: dict[str, str] = {
 }
 TEMPLATES = tuple(TEMPLATE_FOR_EVENT.values())
 
-# How dates are written for each language: English readers here are European (20 March 2024).
-DATE_LOCALES = {"en": "en_GB"}
+# Who an email is from when it is about no event in particular.
+DEFAULT_SENDER = "Agora"
 
 SUBJECTS = {
     CONFIRMATION: _l("Your registration for %(event)s"),
@@ -106,38 +106,52 @@ class Email:
     text: str
     html: str
     attachments: tuple[Attachment, ...] = field(default=())
+    # The From display name (MAIL_FROM keeps the address): the event's title as the reader says it.
+    sender: str = DEFAULT_SENDER
 
 
 # --- what the templates show ------------------------------------------------------------------
 
 
 def translated(item: Mapping[str, Any], language: str) -> str:
-    return str(item.get("title_translations", {}).get(language) or item["title"])
+    return formats.in_language(item["title"], item.get("title_translations"), language)
+
+
+def room_of(session: Mapping[str, Any], language: str) -> str:
+    return formats.in_language(
+        session.get("room") or "", session.get("room_translations"), language
+    )
+
+
+def city_of(event: Mapping[str, Any], language: str) -> str:
+    return formats.in_language(event["city"], event.get("city_translations"), language)
 
 
 def session_view(
     session: Mapping[str, Any], event: Mapping[str, Any], language: str, position: int | None = None
 ) -> dict[str, Any]:
-    """A session as an email shows it: its title in the reader's language, local day and time."""
-    zone = ZoneInfo(event["timezone"])
-    starts, ends = session["starts_at"].astimezone(zone), session["ends_at"].astimezone(zone)
+    """A session as an email shows it, in the reader's language: title, room, local day and time."""
+    fmt = formats.For(language)
+    starts = formats.local(session["starts_at"], event["timezone"])
+    ends = formats.local(session["ends_at"], event["timezone"])
     return {
         "code": session["code"],
         "title": translated(session, language),
-        "day": format_date(starts.date(), "full", locale=DATE_LOCALES.get(language, language)),
-        "time": f"{starts:%H:%M}–{ends:%H:%M}",
-        "room": session.get("room") or "",
+        "day": fmt.day(starts, "full"),
+        "time": fmt.clock_range(starts, ends),
+        "room": room_of(session, language),
         "position": position,
     }
 
 
 def base_context(event: Mapping[str, Any], person: Person, links: Links) -> dict[str, Any]:
-    language = person.language
+    fmt = formats.For(person.language)
     return {
         "name": person.name,
-        "event_title": translated(event, language),
-        "city": event["city"],
-        "zone": get_timezone_location(ZoneInfo(event["timezone"]), locale=language),
+        "event_title": translated(event, person.language),
+        "city": city_of(event, person.language),
+        "dates": fmt.day_range(event["starts_on"], event["ends_on"]),
+        "zone": fmt.zone_name(event["timezone"]),
         "manage_url": links.manage(person),
     }
 
@@ -164,7 +178,8 @@ def calendar(
         item.add("dtstart", session["starts_at"].astimezone(zone))
         item.add("dtend", session["ends_at"].astimezone(zone))
         item.add("summary", translated(session, person.language))
-        location = ", ".join(part for part in (session.get("room"), event["city"]) if part)
+        place = (room_of(session, person.language), city_of(event, person.language))
+        location = ", ".join(part for part in place if part)
         item.add("location", location)
         item.add("description", translated(event, person.language))
         item.add("url", links.manage(person))
@@ -222,14 +237,13 @@ def _manage_link(message: dict[str, Any], person: Person, links: Links) -> dict[
 
 def _feedback(message: dict[str, Any], person: Person, links: Links) -> dict[str, Any]:
     session = session_view(message["session"], message["event"], person.language)
-    zone = ZoneInfo(message["event"]["timezone"])
     # The last day on which feedback is open: a window closing at midnight ends the day before.
-    last_day = (message["event"]["feedback_closes_at"] - timedelta(seconds=1)).astimezone(zone)
-    language = DATE_LOCALES.get(person.language, person.language)
+    closes = message["event"]["feedback_closes_at"] - timedelta(seconds=1)
+    last_day = formats.local(closes, message["event"]["timezone"])
     return {
         "session": session,
         "rate_url": links.rate(person),
-        "closes_on": format_date(last_day.date(), "long", locale=language),
+        "closes_on": formats.day(last_day, person.language),
     }
 
 
@@ -265,7 +279,9 @@ def compose(
     text, html, subject = render(template, person.language, context, subject_values)
     stamp = message["occurred_at"]
     attachments = (calendar(event, sessions, person, links, stamp),) if sessions else ()
-    return Email(template, person.language, subject, text, html, attachments)
+    return Email(
+        template, person.language, subject, text, html, attachments, sender=context["event_title"]
+    )
 
 
 def render(
@@ -273,13 +289,18 @@ def render(
 ) -> tuple[str, str, str]:
     """Text body, HTML body and subject of one email, in `language` whatever the default."""
     with force_locale(language):
-        # A header cannot hold a line break: titles come from organisers' input.
-        subject = " ".join((str(SUBJECTS[template]) % subject_values).split())
+        subject = one_line(str(SUBJECTS[template]) % subject_values)
         text = render_template(f"notifier/email/{template}.txt", subject=subject, **context)
         html = render_template(
             f"notifier/email/{template}.html", subject=subject, language=language, **context
         )
     return tidy(text), html, subject
+
+
+def one_line(text: str) -> str:
+    """A header's text: runs of white space (line breaks included: titles come from organisers'
+    input) become one space; the non-breaking spaces of French typography stay."""
+    return re.sub(r"[^\S\u00a0\u202f]+", " ", text).strip()
 
 
 def tidy(text: str) -> str:
@@ -301,6 +322,11 @@ def parse_mail_from(value: str) -> Address:
     return Address(display_name=name, addr_spec=match.group(2))
 
 
+def sender_address(name: str, mail_from: str) -> Address:
+    """MAIL_FROM's address under the email's own display name (non-ASCII is RFC 2047 encoded)."""
+    return Address(display_name=one_line(name), addr_spec=parse_mail_from(mail_from).addr_spec)
+
+
 def message_id(key: str, mail_from: str) -> str:
     """The same idempotency key always gives the same Message-ID (receivers can deduplicate)."""
     domain = parse_mail_from(mail_from).addr_spec.rpartition("@")[2] or "agora.invalid"
@@ -314,11 +340,10 @@ def to_mime(email: Email, key: str, to: str, mail_from: str) -> bytes:
     """
     message = EmailMessage()
     message["Subject"] = email.subject
-    message["From"] = parse_mail_from(mail_from)
+    message["From"] = sender_address(email.sender, mail_from)
     message["To"] = Address(addr_spec=to)
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = message_id(key, mail_from)
-    message["Content-Language"] = email.language
     # An automatic message: out-of-office robots must not answer it (RFC 3834).
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(email.text)
@@ -333,4 +358,6 @@ def to_mime(email: Email, key: str, to: str, mail_from: str) -> bytes:
             filename=attachment.filename,
             params=dict(param.split("=", 1) for param in params if "=" in param),
         )
+    # Set last: building the body moves the Content-* headers set before it into the first part.
+    message["Content-Language"] = email.language
     return message.as_bytes(policy=SMTP)

@@ -1,7 +1,8 @@
 """Registration events become rows of the delivery log (`messages`); organisers read it.
 
 A consumed event updates the recipients read model and adds its email to the delivery log
-(status queued) in the transaction that records the event as processed. A message that
+(status queued) in the transaction that records the event as processed; a change of details
+only updates the read model. A message that
 breaks its contract, or names a person the notifier never heard of, is kept as failed with
 the reason. Sending is delivery.py's business.
 """
@@ -181,6 +182,13 @@ def handle_event(
         return []
     if privacy.is_erased(db, registration_id):
         log.info("event.about_erased_registration", event_id=message["event_id"], task=name)
+        return []
+    if name == TaskNames.DETAILS_CHANGED:
+        # The participant made the change themselves on their page: the next email goes to the
+        # new address in the new language; this change needs no email of its own.
+        upsert_recipient(
+            db, message["participant"], message["event"]["slug"], message["occurred_at"]
+        )
         return []
     template = TEMPLATE_FOR_EVENT[name]
     key = f"{message['event_id']}:{template}"

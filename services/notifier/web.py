@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -33,11 +34,9 @@ from services.notifier.emails import TEMPLATES
 from services.notifier.extensions import SERVICE, db, organiser_auth
 from services.notifier.models import FAILED, STATUSES, CaughtMessage, Message
 from services.notifier.schemas import MessageListArgs
-from shared import pages
+from shared import formats, pages
 from shared.errors import NotFound, RuleError
-from shared.pages import (
-    choose_language,
-)
+from shared.pages import choose_language, current_language
 
 bp = Blueprint("web", __name__, template_folder="templates")
 
@@ -69,8 +68,17 @@ def select_locale() -> str:
     return choose_language()
 
 
+def language_label(code: str) -> str:
+    """An email's language named in the page's language ("néerlandais" on a French page)."""
+    return str(formats.locale(current_language()).languages.get(code, code))
+
+
 def notifier_context() -> dict[str, Any]:
-    return {"status_labels": STATUS_LABELS, "template_labels": TEMPLATE_LABELS}
+    return {
+        "status_labels": STATUS_LABELS,
+        "template_labels": TEMPLATE_LABELS,
+        "language_label": language_label,
+    }
 
 
 # Every page shows addresses or personal links: all are kept out of caches and Referer headers.
@@ -215,6 +223,17 @@ def parts_of(message: EmailMessage) -> tuple[str, str, list[CaughtAttachment]]:
     return str(text), str(html), attachments
 
 
+def date_of(message: EmailMessage) -> datetime | None:
+    """When the email says it was written; None when its Date header is missing or garbled."""
+    try:
+        header = message["Date"]
+        written = header.datetime if header is not None else None
+    except (ValueError, TypeError, IndexError):
+        return None
+    # "-0000" (time zone unknown) parses as naive: it is UTC all the same.
+    return written.replace(tzinfo=UTC) if written and written.tzinfo is None else written
+
+
 @bp.get("/caught")
 @organiser_required
 def caught() -> Any:
@@ -222,7 +241,12 @@ def caught() -> Any:
         select(CaughtMessage).order_by(CaughtMessage.id.desc()).limit(200)
     ).all()
     total = db.session.scalar(select(func.count()).select_from(CaughtMessage)) or 0
-    return page("caught.html", rows=rows, total=total, mailer=current_app.extensions["mailer"])
+    return page(
+        "caught.html",
+        rows=[(row, catcher.language_of(row.raw)) for row in rows],
+        total=total,
+        mailer=current_app.extensions["mailer"],
+    )
 
 
 def caught_or_404(caught_id: int) -> CaughtMessage:
@@ -251,7 +275,10 @@ def caught_message(caught_id: int) -> Any:
     return page(
         "caught_message.html",
         row=row,
-        headers=[(name, str(parsed.get(name, ""))) for name in ("From", "To", "Subject", "Date")],
+        language=str(parsed.get("Content-Language", "")),
+        sender=str(parsed.get("From", "")),
+        to=str(parsed.get("To", "")),
+        date=date_of(parsed),
         envelope_to=row.envelope_to.split(),
         text=text,
         srcdoc=srcdoc,

@@ -14,6 +14,7 @@ from services.registration.extensions import db, organiser_auth
 from services.registration.models import Registration
 from services.registration.schemas import (
     AddSessionIn,
+    DetailsPatch,
     EventIn,
     EventOut,
     RegistrationCreated,
@@ -193,6 +194,16 @@ class Me(MethodView):
     def get(self) -> Any:
         """My registration and seats (participant token)."""
         return registrations.registration_row(db.session, my_registration())
+
+    @registrations_bp.arguments(DetailsPatch)
+    @registrations_bp.response(200, RegistrationOut)
+    @registrations_bp.doc(security=PARTICIPANT)
+    def patch(self, changes: dict[str, Any]) -> Any:
+        """Correct my name, organisation, city, country, role or the language of my emails."""
+        registration = my_registration()
+        registrations.change_details(db.session, registration, changes)
+        db.session.commit()
+        return registrations.registration_row(db.session, registration)
 
     @registrations_bp.response(200, RegistrationOut)
     @registrations_bp.doc(security=PARTICIPANT)

@@ -40,6 +40,8 @@ ROLES = (
 )
 CONFIRMED = "confirmed"
 WAITLISTED = "waitlisted"
+# Rows written before a translated column existed hold no translation: {} on both databases.
+NO_TRANSLATIONS = text("'{}'")
 
 
 class Base(DeclarativeBase):
@@ -54,6 +56,9 @@ class Event(Base):
     title: Mapped[str] = mapped_column(String(300))
     title_translations: Mapped[dict[str, Any]] = mapped_column(default=dict)
     city: Mapped[str] = mapped_column(String(120))
+    city_translations: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, server_default=NO_TRANSLATIONS
+    )
     timezone: Mapped[str] = mapped_column(String(64))
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
@@ -80,14 +85,26 @@ class ProgrammeSession(Base):
     title: Mapped[str] = mapped_column(String(300))
     title_translations: Mapped[dict[str, Any]] = mapped_column(default=dict)
     description: Mapped[str] = mapped_column(Text, default="")
+    description_translations: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, server_default=NO_TRANSLATIONS
+    )
     kind: Mapped[str] = mapped_column(String(20))
+    # `theme` as entered is the key feedback groups by; its translations are what readers see.
     theme: Mapped[str] = mapped_column(String(120))
+    theme_translations: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, server_default=NO_TRANSLATIONS
+    )
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     room: Mapped[str] = mapped_column(String(200), default="")
+    room_translations: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, server_default=NO_TRANSLATIONS
+    )
     capacity: Mapped[int | None] = mapped_column(Integer)
     seats_taken: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     waitlist_counter: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Each speaker is {"name", "organisation", "bio": {fr, nl, en}}; a name may be empty when
+    # the programme names a speaker by function only (the bio then says who speaks).
     speakers: Mapped[list[Any]] = mapped_column(default=list)
     language: Mapped[str] = mapped_column(String(8), default="")
 

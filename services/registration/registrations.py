@@ -220,10 +220,15 @@ def add_session(db: Session, registration: Registration, code: str) -> SeatResul
     return SeatResult(code, seat.status, position)
 
 
-def drop_session(db: Session, registration: Registration, code: str) -> None:
+def held_seat(registration: Registration, code: str) -> Seat:
     seat = next((s for s in registration.seats if s.session.code == code), None)
     if seat is None:
         raise NotFound(f"You have no seat in session {code}.", code="no_seat", session=code)
+    return seat
+
+
+def drop_session(db: Session, registration: Registration, code: str) -> None:
+    seat = held_seat(registration, code)
     seat_event(db, TaskNames.SEAT_RELEASED, registration, seat, position=None)
     release_seat(db, seat)
 
@@ -250,6 +255,33 @@ def cancel(db: Session, registration: Registration) -> list[str]:
         subject=registration.id,
     )
     return released
+
+
+DETAILS = ("name", "organisation", "city", "country", "role", "language")
+
+
+def change_details(db: Session, registration: Registration, changes: dict[str, Any]) -> bool:
+    """Correct what the participant told about themselves; announce it if anything changed."""
+    changed = False
+    for key in DETAILS:
+        if key not in changes:
+            continue
+        value = changes[key].strip() if key in ("name", "organisation", "city") else changes[key]
+        if getattr(registration, key) != value:
+            setattr(registration, key, value)
+            changed = True
+    if changed:
+        add_event(
+            db,
+            Outbox,
+            TaskNames.DETAILS_CHANGED,
+            {
+                "event": event_info(registration.event),
+                "participant": participant_info(registration),
+            },
+            subject=registration.id,
+        )
+    return changed
 
 
 def request_link(db: Session, event: Event, email: str) -> bool:

@@ -21,11 +21,14 @@ from marshmallow import (
 from services.registration.models import ROLES, SESSION_KINDS
 from shared.contracts import LANGUAGES
 
-Translations = fields.Dict(
-    keys=fields.String(validate=validate.OneOf(LANGUAGES)),
-    values=fields.String(validate=validate.Length(min=1, max=300)),
-    load_default=dict,
-)
+
+def translations(max_length: int = 300, **kwargs: Any) -> fields.Dict:
+    """A text's translations, {"fr": ..., "nl": ..., "en": ...}: our three languages only."""
+    return fields.Dict(
+        keys=fields.String(validate=validate.OneOf(LANGUAGES)),
+        values=fields.String(validate=validate.Length(min=1, max=max_length)),
+        **kwargs,
+    )
 
 
 class StrictSchema(Schema):
@@ -63,8 +66,9 @@ class EventIn(StrictSchema):
         ),
     )
     title = fields.String(required=True, validate=validate.Length(min=1, max=300))
-    title_translations = Translations
+    title_translations = translations(load_default=dict)
     city = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    city_translations = translations(120, load_default=dict)
     timezone = fields.String(required=True, validate=check_timezone)
     starts_on = fields.Date(required=True)
     ends_on = fields.Date(required=True)
@@ -94,6 +98,7 @@ class EventOut(Schema):
     title = fields.String()
     title_translations = fields.Dict()
     city = fields.String()
+    city_translations = fields.Dict()
     timezone = fields.String()
     starts_on = fields.Date()
     ends_on = fields.Date()
@@ -103,17 +108,54 @@ class EventOut(Schema):
     feedback_closes_at = fields.AwareDateTime()
 
 
+class SpeakerIn(StrictSchema):
+    name = fields.String(load_default="", validate=validate.Length(max=200))
+    organisation = fields.String(load_default="", validate=validate.Length(max=200))
+    bio = translations(1000, load_default=dict)
+
+    @validates_schema
+    def check_someone(self, data: dict[str, Any], **_: Any) -> None:
+        # A speaker named by function only has no name, but then the bio says who speaks.
+        if not (data.get("name", "").strip() or data.get("bio")):
+            raise ValidationError({"name": ["A speaker needs a name or a bio."]})
+
+
+class Speaker(fields.Field):
+    """A speaker: a name (as the API always took) or {name, organisation, bio}; loaded as
+    the object, so every stored speaker has the same shape."""
+
+    _object = SpeakerIn()
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            value = {"name": value}
+        if not isinstance(value, dict):
+            raise ValidationError("A name, or an object {name, organisation, bio}.")
+        speaker: dict[str, Any] = self._object.load(value)
+        speaker["name"] = speaker["name"].strip()
+        return speaker
+
+
+class SpeakerOut(Schema):
+    name = fields.String()
+    organisation = fields.String()
+    bio = fields.Dict()
+
+
 class SessionFields(StrictSchema):
     title = fields.String(validate=validate.Length(min=1, max=300))
-    title_translations = Translations
+    title_translations = translations(load_default=dict)
     description = fields.String(validate=validate.Length(max=5000))
+    description_translations = translations(5000, load_default=dict)
     kind = fields.String(validate=validate.OneOf(SESSION_KINDS))
     theme = fields.String(validate=validate.Length(min=1, max=120))
+    theme_translations = translations(120, load_default=dict)
     starts_at = fields.AwareDateTime()
     ends_at = fields.AwareDateTime()
     room = fields.String(validate=validate.Length(max=200))
+    room_translations = translations(200, load_default=dict)
     capacity = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=100_000))
-    speakers = fields.List(fields.String(validate=validate.Length(min=1, max=200)))
+    speakers = fields.List(Speaker(), validate=validate.Length(max=50))
     language = fields.String(validate=validate.OneOf(LANGUAGES))
 
     @validates_schema
@@ -138,15 +180,17 @@ class SessionIn(SessionFields):
         required=True, allow_none=True, validate=validate.Range(min=0, max=100_000)
     )
     room = fields.String(load_default="", validate=validate.Length(max=200))
-    speakers = fields.List(
-        fields.String(validate=validate.Length(min=1, max=200)), load_default=list
-    )
+    speakers = fields.List(Speaker(), load_default=list, validate=validate.Length(max=50))
     language = fields.String(load_default="en", validate=validate.OneOf(LANGUAGES))
     description = fields.String(load_default="", validate=validate.Length(max=5000))
 
 
 class SessionPatch(SessionFields):
-    pass
+    # A PATCH changes only what it names: no default may overwrite a stored value.
+    title_translations = translations()
+    description_translations = translations(5000)
+    theme_translations = translations(120)
+    room_translations = translations(200)
 
 
 class SessionOut(Schema):
@@ -154,20 +198,51 @@ class SessionOut(Schema):
     title = fields.String()
     title_translations = fields.Dict()
     description = fields.String()
+    description_translations = fields.Dict()
     kind = fields.String()
     theme = fields.String()
+    theme_translations = fields.Dict()
     starts_at = fields.AwareDateTime()
     ends_at = fields.AwareDateTime()
     room = fields.String()
+    room_translations = fields.Dict()
     capacity = fields.Integer(allow_none=True)
-    speakers = fields.List(fields.String())
+    speakers = fields.List(fields.Nested(SpeakerOut))
     language = fields.String()
     seats_taken = fields.Integer()
     seats_left = fields.Integer(allow_none=True)
     waitlist_length = fields.Integer()
 
 
-class RegistrationIn(StrictSchema):
+class DetailsFields(StrictSchema):
+    """What a participant tells about themselves, checked alike at registration and on a
+    later correction."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    organisation = fields.String(validate=validate.Length(max=200))
+    city = fields.String(validate=validate.Length(max=120))
+    country = fields.String(metadata={"description": "ISO 3166-1 alpha-2"})
+    role = fields.String(validate=validate.OneOf(ROLES))
+    language = fields.String(validate=validate.OneOf(LANGUAGES))
+
+    @validates("country")
+    def check_country(self, value: str, **_: Any) -> None:
+        if len(value) != 2 or pycountry.countries.get(alpha_2=value.upper()) is None:
+            raise ValidationError("Not an ISO 3166-1 alpha-2 country code (e.g. BE, FR, NL).")
+
+    @validates("name")
+    def check_name(self, value: str, **_: Any) -> None:
+        if not value.strip():
+            raise ValidationError("Must not be blank.")
+
+    @post_load
+    def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if "country" in data:
+            data["country"] = data["country"].upper()
+        return data
+
+
+class RegistrationIn(DetailsFields):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     email = Email(required=True, validate=validate.Length(max=254))
     organisation = fields.String(load_default="", validate=validate.Length(max=200))
@@ -182,25 +257,14 @@ class RegistrationIn(StrictSchema):
     )
     consent = fields.Boolean(required=True)
 
-    @validates("country")
-    def check_country(self, value: str, **_: Any) -> None:
-        if len(value) != 2 or pycountry.countries.get(alpha_2=value.upper()) is None:
-            raise ValidationError("Not an ISO 3166-1 alpha-2 country code (e.g. BE, FR, NL).")
-
     @validates("consent")
     def check_consent(self, value: bool, **_: Any) -> None:
         if value is not True:
             raise ValidationError("Consent to the processing of your data is required.")
 
-    @validates("name")
-    def check_name(self, value: str, **_: Any) -> None:
-        if not value.strip():
-            raise ValidationError("Must not be blank.")
 
-    @post_load
-    def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        data["country"] = data["country"].upper()
-        return data
+class DetailsPatch(DetailsFields):
+    """A participant's correction of their details: any of them, the email address aside."""
 
 
 class SeatOut(Schema):

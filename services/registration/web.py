@@ -21,6 +21,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     g,
     make_response,
@@ -28,7 +29,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_date, get_locale, ngettext
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
@@ -47,13 +48,20 @@ from services.registration.models import (
     Registration,
 )
 from services.registration.programme import get_event, timetable
-from services.registration.schemas import AddSessionIn, RegistrationIn, ResendLinkIn, check_email
+from services.registration.schemas import (
+    AddSessionIn,
+    DetailsPatch,
+    RegistrationIn,
+    ResendLinkIn,
+    check_email,
+)
 from services.registration.seats import SeatResult, seat_results
-from shared import pages
+from shared import formats, pages
+from shared.contracts import LANGUAGES
 from shared.db import utcnow
 from shared.errors import NotFound, RuleError
 from shared.http import csv_response, limiter
-from shared.labels import KIND_LABELS, ROLE_LABELS, countries, country_name
+from shared.labels import KIND_LABELS, ROLE_LABELS, countries
 from shared.pages import (
     LANGUAGE_NAMES,
     choose_language,
@@ -76,6 +84,10 @@ FIELD_ERRORS = {
     "consent": _l("You can only register if you agree to the processing of your data."),
 }
 FORM_FIELDS = ("name", "email", "organisation", "city", "country", "role", "language")
+DETAIL_FIELDS = tuple(f for f in FORM_FIELDS if f != "email")
+# The order of the registration form, which its error summary follows; "_form" (a rule that
+# no field explains) comes first.
+FORM_ORDER = ("_form", *FORM_FIELDS, "session_codes", "consent")
 
 # Each rule the domain modules raise (RuleError.code) in the participant's language; its
 # params become the translation's parameters, session codes shown as session titles.
@@ -109,7 +121,21 @@ def private_page() -> bool:
     return "token" in (request.view_args or {}) or request.path.startswith("/organiser")
 
 
-pages.install_page_defaults(bp, SERVICE, fallback_endpoint="web.index", private=private_page)
+def page_event() -> dict[str, Any]:
+    """The event a page is about, for the layout's header and title, on every page of the
+    event (error pages, the 429 one included); a view's own values win."""
+    slug = (request.view_args or {}).get("slug")
+    event = g.get("event")
+    if event is None and slug:
+        event = db.session.scalar(select(Event).where(Event.slug == slug))
+    if event is None and (registration := participant_in_path()) is not None:
+        event = registration.event
+    return {"event": event, "title": event_title(event)} if event is not None else {}
+
+
+pages.install_page_defaults(
+    bp, SERVICE, fallback_endpoint="web.index", private=private_page, context=page_event
+)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -125,18 +151,19 @@ def not_found(message: str) -> Response:
 
 def event_or_404(slug: str) -> Event:
     try:
-        return get_event(db.session, slug)
+        g.event = get_event(db.session, slug)
     except NotFound:
         abort(not_found(_("There is no event at this address.")))
+    event: Event = g.event
+    return event
 
 
 def event_title(event: Event) -> str:
-    return str(event.title_translations.get(current_language()) or event.title)
+    return formats.in_language(event.title, event.title_translations, current_language())
 
 
 def local_datetime(event: Event, moment: datetime) -> str:
-    local = moment.astimezone(ZoneInfo(event.timezone))
-    return f"{format_date(local.date(), 'long')}, {local:%H:%M}"
+    return formats.moment(moment, event.timezone, current_language())
 
 
 def closed_notice(event: Event) -> str | None:
@@ -173,12 +200,57 @@ def explain(rule: RuleError, event: Event) -> str:
 
 
 @dataclass(frozen=True)
+class Text:
+    """A programme text as a page shows it: in the page's language where it has a
+    translation, else as entered, with the `lang` attribute that then needs."""
+
+    text: str
+    lang: str | None = None
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def shown(text: str, translations: dict[str, Any], entered_in: str | None) -> Text:
+    language = current_language()
+    if translations.get(language):
+        return Text(str(translations[language]))
+    return Text(text, formats.foreign(entered_in, language))
+
+
+@dataclass(frozen=True)
+class Speaker:
+    name: str
+    organisation: str
+    bio: Text
+
+
+def speaker_view(speaker: dict[str, Any], session_language: str) -> Speaker:
+    """A speaker's bio in the page's language, else in the session's, else any it has."""
+    bio = speaker.get("bio") or {}
+    preferred = (current_language(), session_language, *LANGUAGES)
+    found = next((code for code in preferred if bio.get(code)), None)
+    text = Text(str(bio[found]), formats.foreign(found, current_language())) if found else Text("")
+    return Speaker(speaker.get("name", ""), speaker.get("organisation", ""), text)
+
+
+def language_name(code: str) -> str:
+    """A session's language as the page's language calls it ("anglais", "Engels")."""
+    return str(formats.locale(current_language()).languages.get(code, code))
+
+
+@dataclass(frozen=True)
 class SessionRow:
-    """A session as pages show it: title in the page's language, local times, places."""
+    """A session as pages show it: its texts in the page's language, local times, places."""
 
     session: ProgrammeSession
-    title: str
+    title: Text
     kind: str
+    theme: Text
+    room: Text
+    description: Text
+    speakers: list[Speaker]
+    language: str
     day: date
     time: str
     availability: str
@@ -200,32 +272,87 @@ def availability(session: ProgrammeSession, waiting: int) -> str:
     return ngettext("%(num)d place left", "%(num)d places left", left)
 
 
+def session_row(
+    session: ProgrammeSession, waiting: int, zone: ZoneInfo, now: datetime
+) -> SessionRow:
+    fmt, entered_in = formats.For(current_language()), session.language
+    starts, ends = session.starts_at.astimezone(zone), session.ends_at.astimezone(zone)
+    return SessionRow(
+        session=session,
+        title=shown(session.title, session.title_translations, entered_in),
+        kind=str(KIND_LABELS.get(session.kind, session.kind)),
+        theme=shown(session.theme, session.theme_translations, entered_in),
+        room=shown(session.room, session.room_translations, entered_in),
+        description=shown(session.description, session.description_translations, entered_in),
+        speakers=[speaker_view(s, entered_in) for s in session.speakers],
+        language=language_name(session.language) if session.language else "",
+        day=starts.date(),
+        time=fmt.clock_range(starts, ends),
+        availability=availability(session, waiting),
+        full=session.capacity is not None and session.seats_taken >= session.capacity,
+        waiting=waiting,
+        open=session.starts_at > now,
+    )
+
+
 def session_rows(event: Event) -> list[SessionRow]:
-    zone, language, now = ZoneInfo(event.timezone), current_language(), utcnow()
-    rows = []
-    for session, waiting in timetable(db.session, event):
-        starts, ends = session.starts_at.astimezone(zone), session.ends_at.astimezone(zone)
-        rows.append(
-            SessionRow(
-                session=session,
-                title=session.title_in(language),
-                kind=str(KIND_LABELS.get(session.kind, session.kind)),
-                day=starts.date(),
-                time=f"{starts:%H:%M}–{ends:%H:%M}",
-                availability=availability(session, waiting),
-                full=session.capacity is not None and session.seats_taken >= session.capacity,
-                waiting=waiting,
-                open=session.starts_at > now,
-            )
-        )
-    return rows
+    zone, now = ZoneInfo(event.timezone), utcnow()
+    return [session_row(s, waiting, zone, now) for s, waiting in timetable(db.session, event)]
 
 
-def by_day(rows: list[SessionRow]) -> list[tuple[str, list[SessionRow]]]:
+@dataclass(frozen=True)
+class Day:
+    anchor: str
+    heading: str
+    rows: list[SessionRow]
+
+
+def by_day(rows: list[SessionRow]) -> list[Day]:
+    fmt = formats.For(current_language())
     return [
-        (format_date(day, "full"), list(group))
+        Day(f"day-{day.isoformat()}", fmt.day(day, "full"), list(group))
         for day, group in itertools.groupby(rows, key=lambda row: row.day)
     ]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The programme's filters: a theme (as entered, its key) and a kind, from the URL."""
+
+    theme: str
+    kind: str
+    themes: list[tuple[str, str]]
+    kinds: list[tuple[str, str]]
+
+    @property
+    def active(self) -> bool:
+        return bool(self.theme or self.kind)
+
+    def keep(self, row: SessionRow) -> bool:
+        return (not self.theme or row.session.theme == self.theme) and (
+            not self.kind or row.session.kind == self.kind
+        )
+
+
+def programme_filters(rows: list[SessionRow]) -> Filters:
+    labels: dict[str, str] = {}
+    for row in rows:  # a theme's label: translated, if any of its sessions has a translation
+        if row.session.theme not in labels or row.theme.lang is None:
+            labels[row.session.theme] = str(row.theme)
+    themes = sorted(labels.items(), key=_second)
+    kinds = [
+        (k, str(label))
+        for k, label in KIND_LABELS.items()
+        if any(r.session.kind == k for r in rows)
+    ]
+    theme, kind = request.args.get("theme", ""), request.args.get("kind", "")
+    return Filters(
+        theme if theme in dict(themes) else "", kind if kind in dict(kinds) else "", themes, kinds
+    )
+
+
+def _second(pair: tuple[str, str]) -> str:
+    return pair[1].casefold()
 
 
 # --- programme and registration ------------------------------------------------------------------
@@ -242,12 +369,35 @@ def index() -> Any:
 @bp.get("/events/<slug>")
 def programme(slug: str) -> Any:
     event = event_or_404(slug)
+    rows = session_rows(event)
+    filters = programme_filters(rows)
     return page(
         "programme.html",
         event=event,
         title=event_title(event),
-        days=by_day(session_rows(event)),
+        city=shown(event.city, event.city_translations, None),
+        days=by_day([row for row in rows if filters.keep(row)]),
+        filters=filters,
         closed=closed_notice(event),
+    )
+
+
+def in_form_order(errors: dict[str, str]) -> dict[str, str]:
+    """The errors in the order of the form's fields, as its error summary lists them."""
+    return dict(sorted(errors.items(), key=lambda item: _position(item[0])))
+
+
+def _position(field: str) -> int:
+    return FORM_ORDER.index(field) if field in FORM_ORDER else len(FORM_ORDER)
+
+
+def field_errors(invalid: ValidationError) -> dict[str, str]:
+    """A refused form's messages in the visitor's language, one per field, in form order."""
+    return in_form_order(
+        {
+            field: str(FIELD_ERRORS.get(field, _("Please check this field.")))
+            for field in invalid.messages_dict
+        }
     )
 
 
@@ -262,7 +412,7 @@ def register_page(
         days=by_day([row for row in session_rows(event) if row.open]),
         form=form,
         chosen=set(form.getlist("session_codes")),
-        errors=errors,
+        errors=in_form_order(errors),
         closed=closed_notice(event),
         countries=countries(),
         roles=[(code, str(label)) for code, label in ROLE_LABELS.items()],
@@ -287,11 +437,7 @@ def register(slug: str) -> Any:
     try:
         data = RegistrationIn().load(registration_form())
     except ValidationError as invalid:
-        errors = {
-            f: str(FIELD_ERRORS.get(f, _("Please check this field.")))
-            for f in invalid.messages_dict
-        }
-        return register_page(event, request.form, errors, 422)
+        return register_page(event, request.form, field_errors(invalid), 422)
     try:
         registration, _seats = registrations.register(db.session, event, data)
     except RuleError as rule:
@@ -356,13 +502,42 @@ def participant_or_404() -> Registration:
     return registration
 
 
-def manage_page(registration: Registration, status: int = 200, error: str | None = None) -> Any:
+def addable(rows: list[SessionRow], registration: Registration) -> tuple[list[SessionRow], bool]:
+    """The sessions one may still add, and whether some were left out for taking place at the
+    same time as one already held (adding those would be refused)."""
+    held = [seat.session for seat in registration.seats]
+    open_rows = [row for row in rows if row.open and row.session not in held]
+    free = [row for row in open_rows if not any(overlap(row.session, s) for s in held)]
+    return free, len(free) < len(open_rows)
+
+
+def overlap(one: ProgrammeSession, other: ProgrammeSession) -> bool:
+    return one.starts_at < other.ends_at and other.starts_at < one.ends_at
+
+
+def rate_url(registration: Registration, token: str) -> str | None:
+    """The feedback service's "rate my sessions" page, once a confirmed session has begun."""
+    now = utcnow()
+    if not any(s.status == CONFIRMED and s.session.starts_at <= now for s in registration.seats):
+        return None
+    base = current_app.extensions["settings"].feedback_public_url.rstrip("/")
+    return f"{base}/rate/{token}"
+
+
+def manage_page(
+    registration: Registration,
+    status: int = 200,
+    error: str | None = None,
+    details: MultiDict[str, str] | None = None,
+    detail_errors: dict[str, str] | None = None,
+) -> Any:
     event = registration.event
     token = manage_token(registration)
     rows = session_rows(event)
     by_code = {row.code: row for row in rows}
     seats = [(by_code[r.code], r) for r in seat_results(db.session, registration.seats)]
-    held = {seat.session_id for seat in registration.seats}
+    can_add, overlapping = addable(rows, registration)
+    typed = details or MultiDict({f: getattr(registration, f) for f in DETAIL_FIELDS})
     return page(
         "manage.html",
         status,
@@ -372,13 +547,17 @@ def manage_page(registration: Registration, status: int = 200, error: str | None
         token=token,
         manage_url=url_for("web.manage", token=token, _external=True),
         seats=seats,
-        addable=[row for row in rows if row.open and row.session.id not in held],
+        addable=can_add,
+        overlapping=overlapping,
+        rate_url=rate_url(registration, token),
+        details=typed,
+        errors=in_form_order(detail_errors or {}),
+        countries=countries(),
+        roles=[(code, str(label)) for code, label in ROLE_LABELS.items()],
+        languages=LANGUAGE_NAMES,
         closed=closed_notice(event),
         welcome=request.args.get("welcome") == "1" and status == 200,
         error=error,
-        country=country_name(registration.country),
-        role=str(ROLE_LABELS.get(registration.role, registration.role)),
-        language_name=LANGUAGE_NAMES.get(registration.language, registration.language),
         status_label=str(REGISTRATION_STATUS_LABELS.get(registration.status, registration.status)),
         CONFIRMED=CONFIRMED,
     )
@@ -426,6 +605,25 @@ def session_title(registration: Registration, code: str) -> str:
     return found.title_in(current_language()) if found else code
 
 
+@bp.get("/manage/<token>/sessions/<code>/drop")
+def confirm_drop(token: str, code: str) -> Any:
+    """Ask before giving up a place: it goes to the next person and may not come back."""
+    registration = participant_or_404()
+    try:
+        seat = registrations.held_seat(registration, code)
+    except RuleError as rule:
+        return manage_error(registration, explain(rule, registration.event), rule.status)
+    event = registration.event
+    return page(
+        "drop.html",
+        event=event,
+        title=event_title(event),
+        token=token,
+        row=session_row(seat.session, 0, ZoneInfo(event.timezone), utcnow()),
+        confirmed_seat=seat.status == CONFIRMED,
+    )
+
+
 @bp.post("/manage/<token>/sessions/<code>/drop")
 def drop(token: str, code: str) -> Any:
     registration = participant_or_404()
@@ -460,6 +658,24 @@ def add(token: str) -> Any:
         lambda: registrations.add_session(db.session, registration, code),
         lambda seat: added_message(seat, title),
     )
+
+
+@bp.post("/manage/<token>/details")
+def details(token: str) -> Any:
+    """Correct one's name, organisation, city, country, role or email language."""
+    registration = participant_or_404()
+    typed = {field: request.form.get(field, "") for field in DETAIL_FIELDS}
+    try:
+        changes = DetailsPatch().load(typed)
+    except ValidationError as invalid:
+        db.session.rollback()
+        return manage_page(
+            registration, 422, details=request.form, detail_errors=field_errors(invalid)
+        )
+    changed = registrations.change_details(db.session, registration, changes)
+    db.session.commit()
+    flash(_("Your details are saved.") if changed else _("Nothing has changed."), "success")
+    return back_to(registration)
 
 
 @bp.post("/manage/<token>/cancel")

@@ -293,3 +293,94 @@ def test_an_export_request_is_answered_with_everything_held_here(
     assert (given["rating"], given["comment"]) == (4, "Goed")
     assert given["endorsements"] == [{"recommendation": "Fund mediation teams.", "value": 1}]
     assert unknown["data"] == {"held": False}
+
+
+TRANSLATED_THEME = {
+    "fr": "Drogues et criminalité organisée",
+    "nl": "Drugs en georganiseerde misdaad",
+}
+TRANSLATED_ROOM = {"fr": "Salle Horta", "nl": "Zaal Horta"}
+
+
+def test_the_programmes_translations_are_kept_and_replaced(feedback_app, world):
+    event = world.event(city_translations={"fr": "Bruxelles", "nl": "Brussel"})
+    session = world.session(
+        event, theme_translations=TRANSLATED_THEME, room_translations=TRANSLATED_ROOM
+    )
+    with feedback_app.app_context():
+        row = db.session.scalar(
+            select(ProgrammeSession).where(ProgrammeSession.code == session["code"])
+        )
+        assert row.event.city_in("nl") == "Brussel"
+        assert (row.theme_in("fr"), row.room_in("nl")) == (TRANSLATED_THEME["fr"], "Zaal Horta")
+        assert row.theme_in("en") == row.theme  # no English given: the theme as entered
+    world.session(event, code=session["code"], room_translations={"fr": "Salle Hergé"})
+    with feedback_app.app_context():
+        row = db.session.scalar(
+            select(ProgrammeSession).where(ProgrammeSession.code == session["code"])
+        )
+        assert (row.room_translations, row.theme_translations) == ({"fr": "Salle Hergé"}, {})
+
+
+def test_messages_from_before_translations_still_load(feedback_app, world):
+    event = world.event()
+    session = world.session(event)
+    for info in (event, session):
+        for name in ("city_translations", "theme_translations", "room_translations"):
+            info.pop(name, None)
+    person = world.person(event, confirmed=[session])
+    with feedback_app.app_context():
+        row = db.session.scalar(
+            select(ProgrammeSession).where(ProgrammeSession.code == session["code"])
+        )
+        assert (row.theme_translations, row.room_translations) == ({}, {})
+        assert db.session.get(Participant, person.registration_id) is not None
+
+
+def details_changed(world, event, person, **changes) -> bool:
+    participant = {**person.info, **changes}
+    return world.deliver(TaskNames.DETAILS_CHANGED, {"event": event, "participant": participant})
+
+
+def test_changed_details_update_the_participants_copy(feedback_app, world):
+    event = world.event()
+    session = world.session(event)
+    person = world.person(event, confirmed=[session], language="en", country="BE", city="Liège")
+    assert details_changed(
+        world, event, person, language="nl", country="nl", city=" Utrecht ", role="researcher"
+    )
+    with feedback_app.app_context():
+        row = db.session.get(Participant, person.registration_id)
+        assert (row.language, row.country, row.city, row.role) == (
+            "nl",
+            "NL",
+            "Utrecht",
+            "researcher",
+        )
+        assert row.status == "active" and row.token_version == 1
+    assert attendees(feedback_app, event, session) == 1  # seats untouched
+
+
+def test_changed_details_are_applied_once(feedback_app, world):
+    event = world.event()
+    person = world.person(event, language="en")
+    event_id = new_id()
+    payload = {"event": event, "participant": {**person.info, "language": "fr"}}
+    assert world.deliver(TaskNames.DETAILS_CHANGED, payload, event_id=event_id) is True
+    assert world.deliver(TaskNames.DETAILS_CHANGED, payload, event_id=event_id) is False
+    assert count(feedback_app, ProcessedEvent, ProcessedEvent.event_id == event_id) == 1
+
+
+def test_changed_details_do_not_bring_an_erased_person_back(feedback_app, world):
+    event = world.event()
+    session = world.session(event)
+    person = world.person(event, confirmed=[session])
+    world.deliver(
+        TaskNames.ERASED,
+        {"registration_id": person.registration_id, "event_slug": event["slug"]},
+    )
+    assert details_changed(world, event, person, city="Gent")  # consumed, and ignored
+    assert (
+        count(feedback_app, Participant, Participant.registration_id == person.registration_id) == 0
+    )
+    assert attendees(feedback_app, event, session) == 0

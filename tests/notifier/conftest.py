@@ -207,6 +207,7 @@ EVENT = {
         "nl": "Veiligheid, democratie en steden",
     },
     "city": "Brussels",
+    "city_translations": {"fr": "Bruxelles", "nl": "Brussel", "en": "Brussels"},
     "timezone": "Europe/Brussels",
     "starts_on": date(2024, 3, 20),
     "ends_on": date(2024, 3, 22),
@@ -221,10 +222,15 @@ DRUGS = {
     },
     "kind": "thematic",
     "theme": "Drugs and organised crime",
+    "theme_translations": {
+        "fr": "Drogues et criminalité organisée",
+        "nl": "Drugs en georganiseerde misdaad",
+    },
     # 09:30-11:00 in Brussels (CET, UTC+1).
     "starts_at": datetime(2024, 3, 20, 8, 30, tzinfo=UTC),
     "ends_at": datetime(2024, 3, 20, 10, 0, tzinfo=UTC),
-    "room": "Room A",
+    "room": "Plenary hall",
+    "room_translations": {"fr": "Salle plénière", "nl": "Plenaire zaal"},
     "language": "fr",
 }
 CRISIS_CENTRE = {
@@ -309,6 +315,12 @@ class Messages:
             TaskNames.LINK_REQUESTED, {"event": EVENT, "participant": self.participant()}
         )
 
+    def details_changed(self) -> dict[str, Any]:
+        """The participant as they are now (change `email`, `language`... first)."""
+        return self._dump(
+            TaskNames.DETAILS_CHANGED, {"event": EVENT, "participant": self.participant()}
+        )
+
     def feedback_invitation(self, session: dict[str, Any] = DRUGS) -> dict[str, Any]:
         return self._dump(
             TaskNames.FEEDBACK_INVITATION,
@@ -333,6 +345,7 @@ class Messages:
             TaskNames.REGISTERED: self.registered,
             TaskNames.CANCELLED: self.cancelled,
             TaskNames.LINK_REQUESTED: self.link_requested,
+            TaskNames.DETAILS_CHANGED: self.details_changed,
             TaskNames.FEEDBACK_INVITATION: self.feedback_invitation,
             TaskNames.ERASED: self.erased,
             TaskNames.EXPORT_REQUESTED: self.export_requested,

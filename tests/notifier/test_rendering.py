@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from email import message_from_bytes
+from email.policy import default as default_policy
+from html import unescape
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,15 +23,18 @@ from services.notifier.emails import (
     Email,
     Person,
     compose,
+    to_mime,
 )
 from shared.auth import ParticipantTokens
 from shared.config import ROOT, Settings
 from shared.contracts import LANGUAGES, TaskNames, load
 from tests.helpers import SECRET_KEY
-from tests.notifier.conftest import CRISIS_CENTRE, DRUGS, FEEDBACK_URL, Messages
+from tests.notifier import conftest
+from tests.notifier.conftest import CRISIS_CENTRE, DRUGS, EVENT, FEEDBACK_URL, Messages
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
-# Words that only a correct translation contains: the greeting, the footer, each subject.
+# Words that only a correct translation contains: the greeting, the footer, each subject
+# (French puts a non-breaking space before a colon or question mark and inside « »).
 GREETING = {"fr": "Bonjour Ana Dupont,", "nl": "Beste Ana Dupont,", "en": "Dear Ana Dupont,"}
 FOOTER = {
     "fr": "Ce lien est personnel",
@@ -41,22 +48,24 @@ SUBJECTS = {
         "en": "Your registration for Security, Democracy & Cities",
     },
     "seat_confirmed": {
-        "fr": "Votre place à « Visite : le Centre régional de crise » est confirmée",
+        "fr": "Votre place à «\u00a0Visite : le Centre régional de crise\u00a0» est confirmée",
         "nl": "Uw plaats in ‘Bezoek: het Gewestelijk Crisiscentrum’ is bevestigd",
         "en": "Your place in “Visit: the Regional Crisis Centre” is confirmed",
     },
     "waitlisted": {
-        "fr": "Vous êtes sur la liste d’attente de « Visite : le Centre régional de crise »",
+        "fr": "Vous êtes sur la liste d’attente de "
+        "«\u00a0Visite : le Centre régional de crise\u00a0»",
         "nl": "U staat op de wachtlijst voor ‘Bezoek: het Gewestelijk Crisiscentrum’",
         "en": "You are on the waiting list for “Visit: the Regional Crisis Centre”",
     },
     "promoted": {
-        "fr": "Bonne nouvelle : une place vous attend à « Visite : le Centre régional de crise »",
+        "fr": "Bonne nouvelle\u00a0: une place vous attend à "
+        "«\u00a0Visite : le Centre régional de crise\u00a0»",
         "nl": "Goed nieuws: er is een plaats voor u in ‘Bezoek: het Gewestelijk Crisiscentrum’",
         "en": "Good news: a place is yours in “Visit: the Regional Crisis Centre”",
     },
     "seat_released": {
-        "fr": "Vous avez quitté « Visite : le Centre régional de crise »",
+        "fr": "Vous avez quitté «\u00a0Visite : le Centre régional de crise\u00a0»",
         "nl": "U hebt ‘Bezoek: het Gewestelijk Crisiscentrum’ verlaten",
         "en": "You have left “Visit: the Regional Crisis Centre”",
     },
@@ -71,8 +80,8 @@ SUBJECTS = {
         "en": "Your personal link for Security, Democracy & Cities",
     },
     "feedback_invitation": {
-        "fr": "Qu’avez-vous pensé de « Criminalité organisée et trafic de drogue » ? "
-        "Donnez-nous votre avis",
+        "fr": "Qu’avez-vous pensé de «\u00a0Criminalité organisée et trafic de drogue\u00a0»"
+        "\u00a0? Donnez-nous votre avis",
         "nl": "Hoe was ‘Georganiseerde misdaad en drugshandel’? Geef ons uw mening",
         "en": "How was “Organised crime and drug trafficking”? Give us your opinion",
     },
@@ -174,7 +183,11 @@ def test_the_confirmation_shows_local_times_translated_titles_and_the_waiting_li
 ):
     email = render(make_app(tmp_path, "en"), CONFIRMATION, language)
     expected = {
-        "fr": ("mercredi 20 mars 2024, 09:30–11:00", "heure : Belgique", "Criminalité organisée"),
+        "fr": (
+            "mercredi 20 mars 2024, 09:30–11:00",
+            "heure\u00a0: Belgique",
+            "Criminalité organisée",
+        ),
         "nl": ("woensdag 20 maart 2024, 09:30–11:00", "tijd in België", "Georganiseerde misdaad"),
         "en": ("Wednesday, 20 March 2024, 09:30–11:00", "Belgium Time", "Organised crime"),
     }[language]
@@ -182,6 +195,71 @@ def test_the_confirmation_shows_local_times_translated_titles_and_the_waiting_li
         assert text in email.text
     waiting = {"fr": "numéro 4", "nl": "nummer 4", "en": "number 4"}[language]
     assert waiting in email.text and waiting in email.html
+
+
+# What the confirmation says of the event and of its session, as each reader writes it.
+LOCALISED = {
+    "fr": {
+        "dates": "Sécurité, démocratie et villes · 20–22 mars 2024 · Bruxelles",
+        "session": "mercredi 20 mars 2024, 09:30–11:00 (heure\u00a0: Belgique) · Salle plénière",
+    },
+    "nl": {
+        "dates": "Veiligheid, democratie en steden · 20–22 maart 2024 · Brussel",
+        "session": "woensdag 20 maart 2024, 09:30–11:00 (tijd in België) · Plenaire zaal",
+    },
+    "en": {
+        "dates": "Security, Democracy & Cities · 20–22 March 2024 · Brussels",
+        "session": "Wednesday, 20 March 2024, 09:30–11:00 (Belgium Time) · Plenary hall",
+    },
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_event_dates_city_and_session_room_are_in_the_participants_language(tmp_path, language):
+    email = render(make_app(tmp_path, OTHER_LOCALE[language]), CONFIRMATION, language)
+    html = unescape(email.html)
+    for expected in LOCALISED[language].values():
+        assert expected in email.text
+        assert expected in html
+    for english in ("Brussels", "Plenary hall", "Belgium Time"):
+        if language != "en":
+            assert english not in email.text and english not in html
+
+
+def test_a_one_day_event_shows_one_date(tmp_path):
+    app = make_app(tmp_path, "en")
+    one_day = {**EVENT, "ends_on": EVENT["starts_on"]}
+    with patch.dict(conftest.EVENT, one_day):
+        email = render(app, CONFIRMATION, "fr")
+    assert "Sécurité, démocratie et villes · 20 mars 2024 · Bruxelles" in email.text
+    assert "20–20" not in email.text and "20–20" not in unescape(email.html)
+
+
+@pytest.mark.parametrize(
+    ("language", "sender"),
+    [
+        ("fr", "Sécurité, démocratie et villes"),
+        ("nl", "Veiligheid, democratie en steden"),
+        ("en", "Security, Democracy & Cities"),
+    ],
+)
+def test_the_sender_is_the_event_in_the_participants_language_at_mail_from_s_address(
+    tmp_path, language, sender
+):
+    email = render(make_app(tmp_path, "en"), CONFIRMATION, language)
+    raw = to_mime(email, "key", "ana@example.org", "Agora team <no-reply@agora.test>")
+    header = raw.split(b"\r\n\r\n", 1)[0]
+    assert header.isascii()  # the accented name travels RFC 2047 encoded
+    parsed = message_from_bytes(raw, policy=default_policy)
+    (address,) = parsed["From"].addresses
+    assert (address.display_name, address.addr_spec) == (sender, "no-reply@agora.test")
+    assert parsed["Content-Language"] == language
+
+
+def test_an_email_about_no_event_is_from_agora():
+    email = Email("manage_link", "fr", "Sujet", "texte", "<p>texte</p>")
+    parsed = message_from_bytes(to_mime(email, "k", "a@example.org", "x <no-reply@agora.test>"))
+    assert parsed["From"] == "Agora <no-reply@agora.test>"
 
 
 def test_the_manage_link_is_the_participants_signed_token(tmp_path):
@@ -199,6 +277,7 @@ def test_the_feedback_invitation_links_to_the_rating_page(tmp_path):
     email = render(make_app(tmp_path, "en"), "feedback_invitation", "nl")
     assert f"{FEEDBACK_URL}/rate/" in email.text
     assert "5 april 2024" in email.text  # the feedback window's last day, in Dutch
+    assert "Plenaire zaal" in email.text
 
 
 def test_the_calendar_has_one_event_per_confirmed_session_in_the_event_time_zone(tmp_path):
@@ -212,6 +291,7 @@ def test_the_calendar_has_one_event_per_confirmed_session_in_the_event_time_zone
     assert event.decoded("dtstart") == datetime(2024, 3, 20, 9, 30, tzinfo=BRUSSELS)
     assert event.decoded("dtend") == datetime(2024, 3, 20, 11, 0, tzinfo=BRUSSELS)
     assert str(event["summary"]) == "Criminalité organisée et trafic de drogue"
+    assert str(event["location"]) == "Salle plénière, Bruxelles"
     assert [tz["tzid"] for tz in calendar.walk("VTIMEZONE")] == ["Europe/Brussels"]
     again = Calendar.from_ical(render(app, CONFIRMATION, "fr").attachments[0].content)
     assert event["uid"] != ""

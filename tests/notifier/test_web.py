@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from services.notifier import catcher
 from services.notifier.extensions import db
 from services.notifier.models import FAILED, CaughtMessage, Message
+from shared import formats
 from shared.config import ROOT
 from shared.contracts import OwnTasks, TaskNames
 from tests.helpers import ORGANISER_TOKEN, SECRET_KEY, free_port, port_open
@@ -167,6 +168,57 @@ def test_without_smtp_host_emails_are_caught_and_shown_on_the_notifier_pages(cat
 
     client.post("/caught/clear")
     assert "No message caught yet." in body(client.get("/caught?lang=en"))
+
+
+def caught_email(language: str, subject: str) -> EmailMessage:
+    email = EmailMessage()
+    email["Subject"], email["From"], email["To"] = subject, "a@example.org", "b@example.org"
+    email["Date"] = "Wed, 20 Mar 2024 08:30:00 +0000"
+    email.set_content("Bonjour")
+    email["Content-Language"] = language
+    return email
+
+
+def test_caught_pages_name_themselves_write_dates_in_the_pages_language_and_mark_the_email(
+    notifier_app, notifier_client
+):
+    caught_id = catcher.store(db, "", ["b@example.org"], bytes(caught_email("fr", "Bonjour")))
+    same = catcher.store(db, "", ["b@example.org"], bytes(caught_email("nl", "Hallo")))
+    sign_in(notifier_client)
+    page = body(notifier_client.get(f"/caught/{caught_id}?lang=nl"))
+    assert "<title>Onderschepte e-mail: Bonjour</title>" in page
+    assert '<h1 lang="fr">Bonjour</h1>' in page
+    assert '<pre class="caught-text" lang="fr">' in page
+    assert "20 maart 2024, 08:30 UTC" in page  # the Date header, not "Wed, 20 Mar 2024"
+    assert "Wed, 20 Mar" not in page
+    dutch = body(notifier_client.get(f"/caught/{same}?lang=nl"))
+    assert "<h1>Hallo</h1>" in dutch and 'lang="nl"' not in dutch.split("<main", 1)[1]
+    listing = body(notifier_client.get("/caught?lang=nl"))
+    assert f'<a href="/caught/{caught_id}" lang="fr">Bonjour</a>' in listing
+    assert f'<a href="/caught/{same}">Hallo</a>' in listing
+    assert "2 onderschepte berichten" in listing
+
+
+def test_the_delivery_log_writes_dates_languages_and_counts_in_the_pages_language(
+    notifier_app, notifier_client, run_task, ana
+):
+    run_task(TaskNames.REGISTERED, **ana.registered())
+    with notifier_app.app_context():
+        row = db.session.scalar(select(Message))
+    created = formats.moment(row.created_at, "UTC", "fr")
+    sign_in(notifier_client)
+    listing = body(notifier_client.get("/messages?lang=nl"))
+    assert "Frans" in listing  # the email's language, named in Dutch
+    assert formats.moment(row.created_at, "UTC", "nl") + " UTC" in listing
+    assert '<a href="/messages?status=queued">In de wachtrij</a>: 1 ·' in listing
+    french = body(notifier_client.get("/messages?lang=fr"))
+    assert '<a href="/messages?status=queued">En file d’attente</a>\u00a0: 1 ·' in french
+    page = body(notifier_client.get(f"/messages/{row.id}?lang=fr"))
+    assert "<title>Inscription confirmée – Journal d’envoi</title>" in page
+    assert f"{created} UTC" in page
+    assert f'<dd lang="fr">{row.subject}</dd>' not in page  # French on a French page: no mark
+    english = body(notifier_client.get(f"/messages/{row.id}?lang=en"))
+    assert f'<dd lang="fr">{row.subject}</dd>' in english
 
 
 def test_a_caught_emails_html_cannot_run_script_or_break_out_of_its_frame(

@@ -20,9 +20,9 @@ from services.feedback.report.keywords import (
     WORD,
     theme_keywords,
 )
-from services.feedback.summaries import Stats, theme_stats
+from services.feedback.summaries import Stats, theme_stats, theme_translations
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: the city's and themes' translations, the event's time zone
 SMALL_GROUP = 3
 REPRESENTATIVE_COMMENTS = 3
 INFORMATIVE_WORDS = 8
@@ -160,6 +160,7 @@ def compose(snapshot: Snapshot, cache: dict[str, Any]) -> tuple[dict[str, Any], 
         themes.append(
             {
                 "theme": theme,
+                "theme_translations": theme_translations(members),
                 "stats": stats.as_dict(),
                 "sessions": [_session_out(s, Stats(s.attendees, counts[s.id])) for s in members],
                 "recommendations": _rank(recommendations.get(theme, [])),
@@ -176,6 +177,8 @@ def compose(snapshot: Snapshot, cache: dict[str, Any]) -> tuple[dict[str, Any], 
             "title": event.title,
             "title_translations": dict(event.title_translations),
             "city": event.city,
+            "city_translations": dict(event.city_translations),
+            "timezone": event.timezone,
             "starts_on": event.starts_on.isoformat(),
             "ends_on": event.ends_on.isoformat(),
         },

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template
+from flask import render_template, url_for
 
 from services.feedback.report.wording import (
     Labels,
     headline_rows,
     method_rules,
-    number,
-    percent,
-    signed,
+    session_cells,
     support_text,
+    theme_sentence,
 )
 from shared.pages import LANGUAGE_NAMES
 
@@ -26,8 +25,8 @@ def render_report_html(data: dict[str, Any], labels: Labels) -> str:
         headline=headline_rows(data["headline"], labels),
         method=method_rules(data["method"], labels),
         support_text=lambda row: support_text(row, labels),
-        percent=percent,
-        number=number,
-        signed=signed,
+        theme_sentence=lambda stats: theme_sentence(stats, labels),
+        session_cells=lambda session: session_cells(session, labels),
         language_names=LANGUAGE_NAMES,
+        dashboard=url_for("web.dashboard", slug=data["event"]["slug"]),
     )

@@ -11,8 +11,7 @@ from services.feedback.report.wording import (
     Labels,
     headline_rows,
     method_rules,
-    number,
-    percent,
+    session_cells,
     support_text,
     theme_sentence,
 )
@@ -32,21 +31,15 @@ def render_markdown(data: dict[str, Any], labels: Labels) -> str:
     _ = labels.gettext
     head = data["headline"]
     lines = [
-        f"# {_('Recommendation report')}: {md_escape(labels.title(data['event']))}",
+        f"# {md_escape(labels.heading(data))}",
         "",
-        _("%(city)s, %(start)s to %(end)s. Generated %(when)s.")
-        % {
-            "city": md_escape(data["event"]["city"]),
-            "start": data["event"]["starts_on"],
-            "end": data["event"]["ends_on"],
-            "when": data["generated_at"][:16].replace("T", " ") + " UTC",
-        },
+        md_escape(labels.place_and_dates(data)),
         "",
         f"## {_('Headline figures')}",
         "",
     ]
     for name, value in headline_rows(head, labels):
-        lines.append(f"- **{name}:** {value}")  # our own labels and figures
+        lines.append(f"- **{labels.colon(name)}** {value}")  # our own labels and figures
     lines += ["", f"## {_('Who took part')}", ""]
     _md_aggregate(lines, labels, data["participants"])
     for theme in data["themes"]:
@@ -62,11 +55,12 @@ def _md_aggregate(lines: list[str], labels: Labels, who: dict[str, Any]) -> None
     for kind, name in names.items():
         group = who[kind]
         parts = [
-            f"{md_escape(labels.value(kind, i['value']))} {i['count']}" for i in group["items"]
+            f"{md_escape(labels.value(kind, i['value']))} {labels.figures.count(i['count'])}"
+            for i in group["items"]
         ]
         if group[OTHER]:
-            parts.append(f"{_('other')} {group[OTHER]}")
-        lines.append(f"- **{name}:** " + (", ".join(parts) or "–"))
+            parts.append(f"{_('other')} {labels.figures.count(group[OTHER])}")
+        lines.append(f"- **{labels.colon(name)}** " + (", ".join(parts) or "–"))
 
 
 def _md_theme(theme: dict[str, Any], labels: Labels) -> list[str]:
@@ -74,7 +68,7 @@ def _md_theme(theme: dict[str, Any], labels: Labels) -> list[str]:
     stats = theme["stats"]
     lines = [
         "",
-        f"## {md_escape(theme['theme'])}",
+        f"## {md_escape(labels.theme(theme))}",
         "",
         theme_sentence(stats, labels),
         "",
@@ -86,10 +80,8 @@ def _md_theme(theme: dict[str, Any], labels: Labels) -> list[str]:
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for s in theme["sessions"]:
-        lines.append(
-            f"| {md_escape(labels.title(s))} | {s['responses']} / {s['attendees']} | "
-            f"{percent(s['response_rate'])} | {number(s['mean'])} | {number(s['median'], 1)} |"
-        )
+        cells = [md_escape(labels.title(s)), *session_cells(s, labels)]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"### {_('Draft recommendations, ranked by support')}", ""]
     if not theme["recommendations"]:
         lines.append(_("No recommendation for this theme yet."))
@@ -100,7 +92,7 @@ def _md_theme(theme: dict[str, Any], labels: Labels) -> list[str]:
         lines.append(_("Too few comments for recurring keywords."))
     for language, words in sorted(theme["keywords"].items()):
         listed = ", ".join(f"{md_escape(w['keyword'])} ({w['comments']})" for w in words)
-        lines.append(f"- **{language.upper()}:** {listed}")
+        lines.append(f"- **{labels.colon(language.upper())}** {listed}")
     lines += ["", f"### {_('Representative comments')}", ""]
     if not theme["representative_comments"]:
         lines.append(_("No comment yet."))

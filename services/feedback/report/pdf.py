@@ -16,8 +16,7 @@ from services.feedback.report.wording import (
     Labels,
     headline_rows,
     method_rules,
-    number,
-    percent,
+    session_cells,
     support_text,
     theme_sentence,
 )
@@ -107,17 +106,8 @@ def render_pdf(data: dict[str, Any], labels: Labels) -> bytes:
         return t
 
     story: list[Any] = [
-        p(f"{_('Recommendation report')}: {labels.title(data['event'])}", "title"),
-        p(
-            _("%(city)s, %(start)s to %(end)s. Generated %(when)s.")
-            % {
-                "city": data["event"]["city"],
-                "start": data["event"]["starts_on"],
-                "end": data["event"]["ends_on"],
-                "when": data["generated_at"][:16].replace("T", " ") + " UTC",
-            },
-            "small",
-        ),
+        p(labels.heading(data), "title"),
+        p(labels.place_and_dates(data), "small"),
         p(_("Headline figures"), "h2"),
         table(
             [[p(n), p(v)] for n, v in headline_rows(data["headline"], labels)], [90 * mm, 60 * mm]
@@ -132,7 +122,7 @@ def render_pdf(data: dict[str, Any], labels: Labels) -> bytes:
         *[p("• " + rule) for rule in method_rules(data["method"], labels)],
     ]
     buffer = io.BytesIO()
-    title = f"{_('Recommendation report')}: {labels.title(data['event'])}"
+    title = labels.heading(data)
     document = SimpleDocTemplate(
         buffer,
         pagesize=A4,
@@ -154,10 +144,13 @@ def _aggregate_lines(who: dict[str, Any], labels: Labels) -> list[str]:
     lines = []
     for kind, name in names.items():
         group = who[kind]
-        parts = [f"{labels.value(kind, i['value'])} {i['count']}" for i in group["items"]]
+        parts = [
+            f"{labels.value(kind, i['value'])} {labels.figures.count(i['count'])}"
+            for i in group["items"]
+        ]
         if group[OTHER]:
-            parts.append(f"{_('other')} {group[OTHER]}")
-        lines.append(f"{name}: " + (", ".join(parts) or "–"))
+            parts.append(f"{_('other')} {labels.figures.count(group[OTHER])}")
+        lines.append(f"{labels.colon(name)} " + (", ".join(parts) or "–"))
     return lines
 
 
@@ -171,7 +164,7 @@ def _pdf_theme(
     _ = labels.gettext
     stats = theme["stats"]
     out: list[Any] = [
-        p(theme["theme"], "h2"),
+        p(labels.theme(theme), "h2"),
         p(theme_sentence(stats, labels)),
         _pdf_distribution(stats["distribution"], labels),
         p(_("Sessions"), "h3"),
@@ -186,13 +179,7 @@ def _pdf_theme(
                 ]
             ]
             + [
-                [
-                    p(labels.title(s)),
-                    p(f"{s['responses']} / {s['attendees']}"),
-                    p(percent(s["response_rate"])),
-                    p(number(s["mean"])),
-                    p(number(s["median"], 1)),
-                ]
+                [p(labels.title(s)), *(p(cell) for cell in session_cells(s, labels))]
                 for s in theme["sessions"]
             ],
             [78 * mm, 24 * mm, 26 * mm, 20 * mm, 20 * mm],
@@ -208,7 +195,7 @@ def _pdf_theme(
         out.append(p(_("Too few comments for recurring keywords.")))
     for language, words in sorted(theme["keywords"].items()):
         listed = ", ".join(f"{w['keyword']} ({w['comments']})" for w in words)
-        out.append(p(f"{language.upper()}: {listed}"))
+        out.append(p(f"{labels.colon(language.upper())} {listed}"))
     out.append(p(_("Representative comments"), "h3"))
     if not theme["representative_comments"]:
         out.append(p(_("No comment yet.")))
