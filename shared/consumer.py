@@ -29,6 +29,17 @@ class ProcessedEventMixin:
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ErasedRegistrationMixin:
+    """Registration ids erased here (random ids, no one is identified by them): a late,
+    repeated or reordered event about one of them is about nobody any more and is dropped
+    instead of creating the person again."""
+
+    __tablename__ = "erased_registrations"
+
+    registration_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 def handle_once(
     database: Database, model: type[Any], name: str, kwargs: dict[str, Any], handler: Handler
 ) -> bool:

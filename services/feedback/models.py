@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.auth import OrganiserTokenMixin
-from shared.consumer import ProcessedEventMixin
+from shared.consumer import ErasedRegistrationMixin, ProcessedEventMixin
 from shared.db import UTCDateTime, utcnow
 from shared.formats import foreign, in_language
 from shared.outbox import OutboxMixin
@@ -282,4 +282,8 @@ class OrganiserToken(OrganiserTokenMixin, Base):
 
 
 class ProcessedEvent(ProcessedEventMixin, Base):
+    pass
+
+
+class ErasedRegistration(ErasedRegistrationMixin, Base):
     pass

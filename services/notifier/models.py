@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.auth import OrganiserTokenMixin
-from shared.consumer import ProcessedEventMixin
+from shared.consumer import ErasedRegistrationMixin, ProcessedEventMixin
 from shared.db import UTCDateTime, new_id, utcnow
 from shared.outbox import OutboxMixin
 
@@ -77,14 +77,8 @@ class Message(Base):
     mime: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
 
 
-class ErasedRegistration(Base):
-    """Registration ids erased here (random ids, no one is identified by them): late events are
-    about nobody any more and are dropped instead of re-creating the person."""
-
-    __tablename__ = "erased_registrations"
-
-    registration_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    erased_at: Mapped[datetime] = mapped_column(default=utcnow)
+class ErasedRegistration(ErasedRegistrationMixin, Base):
+    pass
 
 
 class CaughtMessage(Base):
