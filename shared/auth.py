@@ -1,14 +1,19 @@
-"""Organiser bearer tokens (stored hashed) and participant tokens (signed, revocable)."""
+"""Organiser bearer tokens (stored hashed), organiser web sessions (kept in Redis, revocable)
+and participant tokens (signed, revocable)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from itsdangerous import BadSignature, URLSafeSerializer
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -41,10 +46,67 @@ class OrganiserTokenMixin:
 def organiser_token_is_valid(
     session: Session, model: type[OrganiserTokenMixin], token: str, env_token: str | None
 ) -> bool:
-    if env_token and hmac.compare_digest(token.encode(), env_token.encode()):
+    return organiser_token_hash_is_valid(session, model, hash_token(token), env_token)
+
+
+def organiser_token_hash_is_valid(
+    session: Session, model: type[OrganiserTokenMixin], token_hash: str, env_token: str | None
+) -> bool:
+    """Whether the token with this SHA-256 is ORGANISER_TOKEN or a stored, unrevoked token."""
+    if env_token and hmac.compare_digest(token_hash, hash_token(env_token)):
         return True
-    row = session.scalar(select(model).where(model.token_hash == hash_token(token)))
+    row = session.scalar(select(model).where(model.token_hash == token_hash))
     return row is not None and row.revoked_at is None
+
+
+class OrganiserSessions:
+    """Organiser web sessions of one service, in Redis: the browser holds a random id, Redis
+    (under the id's SHA-256, with an expiry) the hash of the token that signed in, so signing
+    out deletes the session and a revoked token ends its sessions at their next request.
+
+    Redis unreachable: nobody is signed in (and signing in fails with `RedisError`).
+    """
+
+    def __init__(self, redis_url: str, service: str) -> None:
+        self._redis_url, self._prefix = redis_url, f"agora:{service}:organiser-session:"
+        self._client: Redis | None = None
+
+    @property
+    def client(self) -> Redis:
+        # Created on first use: an app that never signs anyone in never connects.
+        if self._client is None:
+            self._client = Redis.from_url(
+                self._redis_url, socket_connect_timeout=0.5, socket_timeout=0.5
+            )
+        return self._client
+
+    def _key(self, session_id: str) -> str:
+        return self._prefix + hash_token(session_id)
+
+    def start(self, token_hash: str, seconds: int) -> str:
+        session_id = secrets.token_urlsafe(32)
+        now = time.time()
+        record = {"token_hash": token_hash, "created": now, "expires": now + seconds}
+        self.client.set(self._key(session_id), json.dumps(record), ex=seconds)
+        return session_id
+
+    def token_hash(self, session_id: str) -> str | None:
+        """The hash of the token that signed this session in, while the session lasts."""
+        try:
+            raw = self.client.get(self._key(session_id))
+        except RedisError:
+            return None
+        record = json.loads(raw) if raw else None
+        if not isinstance(record, dict) or record.get("expires", 0) <= time.time():
+            return None
+        token_hash = record.get("token_hash")
+        return token_hash if isinstance(token_hash, str) else None
+
+    def end(self, session_id: str) -> None:
+        try:
+            self.client.delete(self._key(session_id))
+        except RedisError:
+            pass  # it expires on its own; this browser's cookie is removed anyway
 
 
 @dataclass(frozen=True)

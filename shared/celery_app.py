@@ -13,6 +13,7 @@ from shared.config import Settings
 # Long enough for the slowest task (SMTP with retries is re-queued, not held),
 # short enough that a task lost with a crashed worker comes back within minutes.
 VISIBILITY_TIMEOUT_SECONDS = 300
+CONFIG_MODULE_VARIABLE = "CELERY_CONFIG_MODULE"
 
 
 def make_celery(name: str, settings: Settings, queues: Sequence[str] = ()) -> Celery:
@@ -25,6 +26,9 @@ def make_celery(name: str, settings: Settings, queues: Sequence[str] = ()) -> Ce
         task_ignore_result=True,
         result_backend=None,
         task_acks_late=True,
+        # A failed task is not acknowledged (consumers retry or bury what fails, see
+        # shared/consumer.py); a task whose worker died is delivered again.
+        task_acks_on_failure_or_timeout=False,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
@@ -36,6 +40,9 @@ def make_celery(name: str, settings: Settings, queues: Sequence[str] = ()) -> Ce
         enable_utc=True,
         timezone="UTC",
     )
+    # A deployment (or a test) may add Celery settings, e.g. `task_annotations` to change a
+    # task's retry back-off, in a module named by CELERY_CONFIG_MODULE; the above stay.
+    app.config_from_envvar(CONFIG_MODULE_VARIABLE, silent=True)
     return app
 
 

@@ -82,6 +82,10 @@ def _secret(raw: str) -> str:
     return raw
 
 
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me"
+SECRET_KEY_MIN_LENGTH = 32
+
+
 def _sqlite_default(service: str) -> str:
     return f"sqlite:///{ROOT / 'var' / f'{service}.sqlite3'}"
 
@@ -102,7 +106,9 @@ class Settings:
     smtp_password: str | None = None
     smtp_starttls: bool = False
     mail_from: str = "Security, Democracy & Cities <no-reply@localhost>"
-    secret_key: str = "development-only-secret-key-change-me"
+    secret_key: str = DEVELOPMENT_SECRET_KEY
+    # Only on a developer's machine: accepts the default or a short SECRET_KEY.
+    development_mode: bool = False
     organiser_token: str | None = None
     public_base_url: str = "http://127.0.0.1:8001"
     feedback_public_url: str = "http://127.0.0.1:8002"
@@ -114,8 +120,17 @@ class Settings:
     notifier_retry_max_seconds: float = 3600.0
     notifier_give_up_seconds: float = 12 * 3600.0
     notifier_smtp_timeout_seconds: float = 20.0
+    notifier_smtp_connect_timeout_seconds: float = 5.0
+    notifier_breaker_failures: int = 3
+    notifier_breaker_cooldown_seconds: float = 30.0
+    notifier_breaker_max_cooldown_seconds: float = 300.0
     notifier_mailcatcher_host: str = "127.0.0.1"
     notifier_mailcatcher_port: int = 1025
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Served over HTTPS: cookies get the Secure flag."""
+        return self.public_base_url.startswith("https://")
 
     @property
     def redis_is_embedded(self) -> bool:
@@ -141,6 +156,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "smtp_starttls": _bool,
     "mail_from": _text,
     "secret_key": _secret,
+    "development_mode": _bool,
     "organiser_token": _secret,
     "public_base_url": _url("http", "https"),
     "feedback_public_url": _url("http", "https"),
@@ -151,6 +167,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "notifier_retry_max_seconds": _positive_number,
     "notifier_give_up_seconds": _positive_number,
     "notifier_smtp_timeout_seconds": _positive_number,
+    "notifier_smtp_connect_timeout_seconds": _positive_number,
+    "notifier_breaker_failures": _int_in(1, 100),
+    "notifier_breaker_cooldown_seconds": _positive_number,
+    "notifier_breaker_max_cooldown_seconds": _positive_number,
     "notifier_mailcatcher_host": _text,
     "notifier_mailcatcher_port": _int_in(1, 65535),
 }
@@ -170,3 +190,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         except ValueError as error:
             raise SettingsError(f"{variable}: {error}") from None
     return Settings(**values)
+
+
+def check_secret_key(settings: Settings) -> None:
+    """A service refuses to start with a guessable SECRET_KEY, which would let anyone forge
+    participant links and organiser cookies, unless DEVELOPMENT_MODE says it is a developer's
+    machine."""
+    if settings.development_mode:
+        return
+    if settings.secret_key == DEVELOPMENT_SECRET_KEY:
+        raise SettingsError(
+            "SECRET_KEY: the development default cannot be used outside development; set a "
+            f"random key of at least {SECRET_KEY_MIN_LENGTH} characters (or DEVELOPMENT_MODE=true "
+            "on a developer's machine)"
+        )
+    if len(settings.secret_key) < SECRET_KEY_MIN_LENGTH:
+        raise SettingsError(
+            f"SECRET_KEY: must be at least {SECRET_KEY_MIN_LENGTH} characters long outside "
+            "development (DEVELOPMENT_MODE=true)"
+        )

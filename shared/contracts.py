@@ -22,6 +22,8 @@ class Queues:
     REGISTRATION = "registration"
     FEEDBACK = "feedback"
     NOTIFIER = "notifier"
+    # Email deliveries, apart: a slow or silent mail server never delays the events on `notifier`.
+    NOTIFIER_DELIVERY = "notifier.delivery"
 
 
 class TaskNames:
@@ -52,6 +54,10 @@ class OwnTasks:
     REBUILD_REPORT = "feedback.rebuild_report"
     SEND_INVITATIONS = "feedback.send_invitations"
     REBUILD_STALE_REPORTS = "feedback.rebuild_stale_reports"
+
+
+# The own tasks that run on a queue of their own rather than their service's main queue.
+OWN_TASK_QUEUES: dict[str, str] = {OwnTasks.DELIVER: Queues.NOTIFIER_DELIVERY}
 
 
 class Translations(fields.Dict):

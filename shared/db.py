@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, String, TypeDecorator, create_engine, event
-from sqlalchemy.engine import make_url
+import structlog
+from sqlalchemy import DateTime, Engine, String, TypeDecorator, create_engine, event, func, select
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
+
+log = structlog.get_logger(__name__)
 
 
 def utcnow() -> datetime:
@@ -54,6 +58,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are overwritten with zeros, not left in free pages (erasure erases).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -62,6 +68,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # A failing statement's error (logged, raised to a worker) must not carry names and addresses.
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -80,11 +88,65 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("connect_args", {"prepare_threshold": 5})
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "handle_error", _without_values)
+    return engine
+
+
+def _without_values(context: ExceptionContext) -> None:
+    """Drop PostgreSQL's DETAIL from an error's text: it quotes values ("Key (email)=(...)")."""
+    for error in (context.original_exception, context.sqlalchemy_exception):
+        if error is not None and len(error.args) == 1 and isinstance(error.args[0], str):
+            error.args = (_DETAIL.sub("", error.args[0]),)
+
+
+# From "DETAIL:" to the line SQLAlchemy adds after it ("[SQL: ..."), or to the end.
+_DETAIL = re.compile(r"\nDETAIL:.*?(?=\n\[SQL|\Z)", re.DOTALL)
 
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
+    """Run `callback` once the session's transaction has committed."""
+    event.listen(session, "after_commit", lambda _session: callback(), once=True)
+
+
+def serialise_on(session: Session, key: str) -> None:
+    """Queue this transaction behind any other that called this with the same key, until commit.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite needs none: its transactions are
+    serial already (BEGIN IMMEDIATE).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
+
+
+def forget_deleted_rows(session: Session) -> None:
+    """Once this transaction commits, leave no copy of what it deleted in SQLite's WAL.
+
+    secure_delete zeroes deleted rows in the database file, but the WAL keeps the old pages
+    until a checkpoint; TRUNCATE copies the WAL back and empties it. (No-op on PostgreSQL.)
+    """
+    engine = session.get_bind()
+    if isinstance(engine, Engine) and engine.dialect.name == "sqlite":
+        after_commit(session, lambda: truncate_wal(engine))
+
+
+def truncate_wal(engine: Engine) -> bool:
+    """Checkpoint SQLite's WAL and truncate it to zero bytes; False if a reader held it back."""
+    connection = engine.raw_connection()
+    try:
+        # The raw connection is in autocommit mode (see _configure_sqlite): no BEGIN around it.
+        cursor = connection.cursor()
+        busy, _frames, _copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        cursor.close()
+    finally:
+        connection.close()
+    if busy:
+        log.warning("sqlite.wal_not_truncated", database=engine.url.database)
+    return not busy
 
 
 class Database:

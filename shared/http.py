@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
+import hmac
 import io
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
@@ -12,6 +14,7 @@ from typing import Any, NoReturn, TypeVar
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits import parse_many
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, default_exceptions
 
@@ -20,7 +23,8 @@ from shared.auth import (
     ParticipantClaim,
     ParticipantTokens,
     bearer_token,
-    organiser_token_is_valid,
+    hash_token,
+    organiser_token_hash_is_valid,
 )
 from shared.config import Settings
 from shared.db import Database
@@ -28,7 +32,32 @@ from shared.errors import RuleError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+def client_key() -> str:
+    """The client's address, within this service: each service counts its own attempts."""
+    return f"{current_app.extensions['service']}/client/{get_remote_address()}"
+
+
+def field_key(name: str) -> Callable[[], str]:
+    """A key function counting per value of the form or JSON field `name` (an email address,
+    trimmed and lower-cased) within this service; the value is kept only as an HMAC, so no
+    address is written to Redis. Without a value, the client's address counts."""
+
+    def key() -> str:
+        body = request.get_json(silent=True) if request.is_json else request.form
+        value = body.get(name) if isinstance(body, Mapping) else None
+        if not isinstance(value, str) or not value.strip():
+            return client_key()
+        secret = current_app.config["SECRET_KEY"].encode()
+        digest = hmac.new(secret, value.strip().lower().encode(), hashlib.sha256).hexdigest()
+        return f"{current_app.extensions['service']}/{name}/{digest[:32]}"
+
+    return key
+
+
+limiter = Limiter(key_func=client_key, default_limits=[], headers_enabled=True)
+# Wrong organiser tokens from one client, on every organiser API of a service: then 429.
+BEARER_FAILURE_LIMITS = parse_many("20 per minute;200 per hour")
 
 
 def init_limiter(app: Flask, settings: Settings) -> None:
@@ -173,6 +202,32 @@ def csv_response(
     )
 
 
+def _bearer_failure_keys() -> tuple[str, str]:
+    return client_key(), "organiser-bearer-failures"
+
+
+def bearer_failures_exceeded() -> bool:
+    """Whether this client has given too many wrong organiser tokens to this service lately."""
+    if not limiter.enabled:
+        return False
+    try:
+        return not all(
+            limiter.limiter.test(limit, *_bearer_failure_keys()) for limit in BEARER_FAILURE_LIMITS
+        )
+    except Exception:  # Redis unreachable: as Flask-Limiter does (RATELIMIT_SWALLOW_ERRORS)
+        return False
+
+
+def count_bearer_failure() -> None:
+    if not limiter.enabled:
+        return
+    try:
+        for limit in BEARER_FAILURE_LIMITS:
+            limiter.limiter.hit(limit, *_bearer_failure_keys())
+    except Exception:
+        pass  # Redis unreachable: the attempt goes uncounted rather than the request failing
+
+
 class OrganiserAuth:
     """Checks organiser bearer tokens against ORGANISER_TOKEN and the service's token table."""
 
@@ -185,21 +240,50 @@ class OrganiserAuth:
         self, app: Flask, database: Database, model: type[OrganiserTokenMixin], settings: Settings
     ) -> None:
         self.database, self.model, self.env_token = database, model, settings.organiser_token
+        app.extensions["organiser_auth"] = self
 
     def is_valid(self, token: str | None) -> bool:
-        if not token or self.database is None or self.model is None:
+        return bool(token) and self.hash_is_valid(hash_token(str(token)))
+
+    def hash_is_valid(self, token_hash: str) -> bool:
+        """Whether the token with this hash still holds (a web session keeps only the hash)."""
+        if self.database is None or self.model is None:
             return False
-        return organiser_token_is_valid(self.database.session, self.model, token, self.env_token)
+        return organiser_token_hash_is_valid(
+            self.database.session, self.model, token_hash, self.env_token
+        )
 
     def required(self, view: F) -> F:
+        """Only with a valid organiser token; a client that gave too many wrong ones gets 429
+        whatever it sends, until the window passes (guessing is then too slow to matter)."""
+
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not self.is_valid(bearer_token(request.headers.get("Authorization"))):
+            token = bearer_token(request.headers.get("Authorization"))
+            if bearer_failures_exceeded():
+                error(429, "Too many wrong organiser tokens from this address; try again later.")
+            if not self.is_valid(token):
+                if token:
+                    count_bearer_failure()
                 error(401, "An organiser bearer token is required.")
             g.organiser = True
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
+
+
+def keep_private_responses_private(app: Flask) -> None:
+    """Every API answer to an authenticated request (a participant's or an organiser's: their
+    registration, lists, CSV, the report, the delivery log) or to a change (a new registration
+    carries its manage link) is kept out of caches; no answer is content-sniffed."""
+
+    @app.after_request
+    def private_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        personal = "Authorization" in request.headers or request.method not in ("GET", "HEAD")
+        if request.path.startswith("/api/") and personal:
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
 
 def participant_claim(tokens: ParticipantTokens) -> ParticipantClaim:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -23,14 +22,16 @@ from flask import (
     request,
     url_for,
 )
-from flask import session as cookie_session
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from shared import formats
+from shared.auth import OrganiserSessions, hash_token
 from shared.config import ROOT
 from shared.contracts import LANGUAGES
 from shared.http import OrganiserAuth, error_response, limiter, wants_json
@@ -82,33 +83,58 @@ def remember_language(response: Response) -> None:
     """A language picked with ?lang= sticks, in a cookie."""
     chosen = request.args.get("lang")
     if chosen in LANGUAGES and request.cookies.get("lang") != chosen:
-        response.set_cookie(
-            "lang",
-            chosen,
-            max_age=LANG_COOKIE_SECONDS,
-            samesite="Lax",
-            httponly=True,
-            secure=request.is_secure,
-        )
+        set_cookie(response, "lang", chosen, LANG_COOKIE_SECONDS)
 
 
-def organiser_signed_in() -> bool:
-    # The cookie holds a signed flag and its expiry, never the token itself.
-    return (
-        bool(cookie_session.get("organiser"))
-        and cookie_session.get("organiser_until", 0) > time.time()
+def cookie_is_secure() -> bool:
+    return bool(current_app.extensions["settings"].secure_cookies or request.is_secure)
+
+
+def set_cookie(response: BaseResponse, name: str, value: str, max_age: int) -> None:
+    """A cookie no script reads, not sent with other sites' requests, Secure behind HTTPS."""
+    response.set_cookie(
+        name, value, max_age=max_age, samesite="Lax", httponly=True, secure=cookie_is_secure()
     )
 
 
-def sign_organiser_in() -> None:
-    cookie_session.clear()
-    cookie_session["organiser"] = True
-    cookie_session["organiser_until"] = time.time() + ORGANISER_SIGN_IN_SECONDS
+def organiser_cookie() -> str:
+    # Named for its service and purpose: services on one host must not overwrite each other's.
+    return f"{current_app.extensions['service']}_organiser"
 
 
-def sign_organiser_out() -> None:
-    cookie_session.pop("organiser", None)
-    cookie_session.pop("organiser_until", None)
+def organiser_sessions() -> OrganiserSessions:
+    sessions: OrganiserSessions = current_app.extensions["organiser_sessions"]
+    return sessions
+
+
+def organiser_signed_in() -> bool:
+    """The cookie holds a random session id, never the token; the session, in Redis, the hash
+    of the token that signed in, checked again on every request: a revoked token ends it."""
+    if "organiser_signed_in" not in g:
+        session_id = request.cookies.get(organiser_cookie())
+        token_hash = organiser_sessions().token_hash(session_id) if session_id else None
+        auth: OrganiserAuth = current_app.extensions["organiser_auth"]
+        g.organiser_signed_in = token_hash is not None and auth.hash_is_valid(token_hash)
+        if token_hash is not None and not g.organiser_signed_in and session_id:
+            organiser_sessions().end(session_id)
+    return bool(g.organiser_signed_in)
+
+
+def sign_organiser_in(response: BaseResponse, token: str) -> BaseResponse:
+    """Start a session for this token (RedisError when Redis is unreachable)."""
+    session_id = organiser_sessions().start(hash_token(token), ORGANISER_SIGN_IN_SECONDS)
+    set_cookie(response, organiser_cookie(), session_id, ORGANISER_SIGN_IN_SECONDS)
+    return response
+
+
+def sign_organiser_out(response: BaseResponse) -> BaseResponse:
+    session_id = request.cookies.get(organiser_cookie())
+    if session_id:
+        organiser_sessions().end(session_id)
+    response.delete_cookie(
+        organiser_cookie(), samesite="Lax", httponly=True, secure=cookie_is_secure()
+    )
+    return response
 
 
 def organiser_required(
@@ -130,8 +156,9 @@ def organiser_required(
 
 
 def safe_next(target: str | None, prefix: str = "/") -> str | None:
-    """Only a path on this site under `prefix` (no open redirect)."""
-    if not target:
+    """Only a path on this site under `prefix` (no open redirect); none with a control
+    character (a CR or LF would split the Location header)."""
+    if not target or any(ord(c) < 32 or ord(c) == 127 for c in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith(prefix) or "\\" in target:
@@ -146,7 +173,8 @@ CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-# Guessing an organiser token through a sign-in form: a few tries a minute from one address.
+# Guessing an organiser token through a sign-in form: a few wrong tries a minute from one
+# address, per service; signing in does not count, so a typo never locks anyone out for long.
 SIGN_IN_LIMIT = "5 per minute;30 per hour"
 SHARED_TEMPLATES = ROOT / "shared" / "templates"
 # The accessibility statement's date: change it with the statement, after the next review.
@@ -273,6 +301,11 @@ class SignIn:
     intro: Any = None
 
 
+def refused(response: Response) -> bool:
+    """A sign-in attempt with a wrong token (only those count against the limit)."""
+    return response.status_code == 401
+
+
 def add_organiser_sign_in(
     bp: Blueprint,
     service: str,
@@ -282,8 +315,8 @@ def add_organiser_sign_in(
 ) -> None:
     """The organiser sign-in and sign-out views of a service's pages, rate limited.
 
-    The form takes an organiser token; a valid one signs the browser in (a signed cookie with
-    an expiry, never the token) and leads to `next` or the landing page.
+    The form takes an organiser token; a valid one signs the browser in (a session in Redis,
+    its random id in a cookie, never the token) and leads to `next` or the landing page.
     """
 
     def sign_in_page(status: int = 200, error: str | None = None, **values: Any) -> Any:
@@ -296,13 +329,18 @@ def add_organiser_sign_in(
             **values,
         ), status
 
-    @limiter.limit(SIGN_IN_LIMIT, methods=["POST"])
+    @limiter.limit(SIGN_IN_LIMIT, methods=["POST"], deduct_when=refused)
     def sign_in() -> Any:
         next_path = safe_next(request.values.get("next"), where.next_prefix)
         if request.method == "POST":
-            if auth.is_valid(request.form.get("token", "").strip()):
-                sign_organiser_in()
-                return redirect(next_path or url_for(f"web.{where.landing}"), 303)
+            token = request.form.get("token", "").strip()
+            if auth.is_valid(token):
+                response = redirect(next_path or url_for(f"web.{where.landing}"), 303)
+                try:
+                    return sign_organiser_in(response, token)
+                except RedisError:
+                    error = _("Signing in is not possible right now. Please try again in a minute.")
+                    return sign_in_page(503, error=error, next=next_path)
             error = _("This organiser token is not valid.")
             return sign_in_page(401, error=error, next=next_path)
         if not organiser_signed_in():
@@ -312,9 +350,8 @@ def add_organiser_sign_in(
         return redirect(next_path or url_for(f"web.{where.landing}"))
 
     def sign_out() -> Any:
-        sign_organiser_out()
         flash(_("You are signed out."), "success")
-        return redirect(url_for(f"web.{where.endpoint}"), 303)
+        return sign_organiser_out(redirect(url_for(f"web.{where.endpoint}"), 303))
 
     bp.add_url_rule(where.rule, where.endpoint, sign_in, methods=["GET", "POST"])
     bp.add_url_rule(where.sign_out_rule, "organiser_sign_out", sign_out, methods=["POST"])

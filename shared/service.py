@@ -11,15 +11,23 @@ from typing import Any
 import click
 from celery import Celery
 from flask import Flask, Response, current_app, jsonify, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_smorest import Api
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.auth import OrganiserTokenMixin, ParticipantTokens, hash_token, new_organiser_token
+from shared import deadletters, validation
+from shared.auth import (
+    OrganiserSessions,
+    OrganiserTokenMixin,
+    ParticipantTokens,
+    hash_token,
+    new_organiser_token,
+)
 from shared.celery_app import bind_flask, make_celery
-from shared.config import ROOT, Settings, SettingsError, load_settings
+from shared.config import ROOT, Settings, SettingsError, check_secret_key, load_settings
 from shared.db import Database, utcnow
-from shared.http import init_limiter, register_error_handlers
+from shared.http import init_limiter, keep_private_responses_private, register_error_handlers
 from shared.logging import configure_logging
 
 
@@ -30,20 +38,31 @@ def translation_directories(service: str) -> str:
     )
 
 
+class SessionCookie(SecureCookieSessionInterface):
+    """The session cookie is Secure behind HTTPS: PUBLIC_BASE_URL says so, or the request."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return super().get_cookie_secure(app) or request.is_secure
+
+
 def create_service_app(
     import_name: str, service: str, title: str, test_config: dict[str, Any] | None
 ) -> tuple[Flask, Settings]:
     """A Flask app with the project's defaults, then the environment, then test overrides."""
     app = Flask(import_name)
     test_config = dict(test_config or {})
-    settings = test_config.pop("SETTINGS", None)
-    if settings is None:
-        try:
-            settings = load_settings()
-        except SettingsError as error:
-            sys.exit(f"{service}: invalid setting: {error}")
+    try:
+        settings = test_config.pop("SETTINGS", None) or load_settings()
+        check_secret_key(settings)
+    except SettingsError as error:
+        sys.exit(f"{service}: invalid setting: {error}")
     app.config.update(
         SECRET_KEY=settings.secret_key,
+        # The services share a host in development (ports differ, cookies do not): each its
+        # own cookie name, never sent to another site's requests, Secure behind HTTPS.
+        SESSION_COOKIE_NAME=f"{service}_session",
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         API_TITLE=title,
         API_VERSION="v1",
@@ -63,7 +82,9 @@ def create_service_app(
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.config.update(test_config)
+    app.session_interface = SessionCookie()
     app.extensions["settings"] = settings
+    app.extensions["service"] = service
     configure_logging()
     register_error_handlers(app)
     return app, settings
@@ -87,10 +108,12 @@ class ServiceParts:
 
 def assemble_app(app: Flask, settings: Settings, parts: ServiceParts) -> Celery:
     """Bind the rest of a service to its app (its database is bound already): organiser and
-    participant tokens, its Celery app and tasks, CSRF (pages only), rate limits, languages, the
-    API and its OpenAPI document, the pages, the commands, `/healthz` and `/favicon.ico`."""
+    participant tokens, organiser web sessions, its Celery app and tasks, CSRF (pages only),
+    rate limits, private API answers kept out of caches, languages, the API and its OpenAPI
+    document, the pages, the commands, `/healthz` and `/favicon.ico`."""
     ext = parts.extensions
     ext.organiser_auth.init_app(app, ext.db, parts.organiser_tokens, settings)
+    app.extensions["organiser_sessions"] = OrganiserSessions(settings.redis_url, ext.SERVICE)
     app.extensions["participant_tokens"] = ParticipantTokens(settings.secret_key)
     celery_app = make_celery(ext.SERVICE, settings, queues=[parts.queue])
     app.extensions["tasks"] = parts.tasks.register_tasks(celery_app)
@@ -98,12 +121,16 @@ def assemble_app(app: Flask, settings: Settings, parts: ServiceParts) -> Celery:
     app.extensions["celery"] = celery_app
     ext.csrf.init_app(app)
     init_limiter(app, settings)
+    keep_private_responses_private(app)
     ext.babel.init_app(app, locale_selector=parts.web.select_locale)
     smorest = Api(app)
     for blueprint in parts.api.blueprints:
         ext.csrf.exempt(blueprint)
         smorest.register_blueprint(blueprint)
+    # Before any look-up, pages and API alike: PostgreSQL refuses a NUL even in a WHERE clause.
+    app.before_request(validation.refuse_control_characters_in_path)
     app.register_blueprint(parts.web.bp)
+    deadletters.mount(app, smorest, ext, parts.tasks.DeadLetter, celery_app)
     parts.cli.init_app(app)
     add_healthz(app, ext.db, ext.SERVICE)
     add_favicon(app)

@@ -388,6 +388,7 @@ def measure(
         organiser_token=token,
         secret_key=secret_key or Settings().secret_key,
         rate_limits_enabled=False,
+        development_mode=True,  # the default key is fine for a measurement that keeps nothing
         redis_url="redis://127.0.0.1:1/0",  # never reached: nothing here schedules a task
     )
     app = create_app({"SETTINGS": settings})

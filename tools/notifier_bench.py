@@ -110,8 +110,8 @@ def _sample() -> tuple[dict[str, Any], dict[str, Any]]:
 def _worker(env: dict[str, str], concurrency: int, pool: str, log_path: Path) -> Iterator[None]:
     command = [
         sys.executable, "-m", "celery", "-A", "services.notifier.worker", "worker",
-        "-Q", Queues.NOTIFIER, "-P", pool, "-c", str(concurrency), "--without-gossip",
-        "--without-mingle", "--without-heartbeat", "-l", "warning",
+        "-Q", f"{Queues.NOTIFIER},{Queues.NOTIFIER_DELIVERY}", "-P", pool, "-c", str(concurrency),
+        "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning",
     ]  # fmt: skip
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
@@ -145,7 +145,7 @@ def run_bench(
     work = Path(tempfile.mkdtemp(prefix="notifier-bench-"))
     database_url = database_url or f"sqlite:///{work / 'notifier.sqlite3'}"
     redis_url = redis_url or BENCH_REDIS_URL
-    redis.Redis.from_url(redis_url).delete(Queues.NOTIFIER)
+    redis.Redis.from_url(redis_url).delete(Queues.NOTIFIER, Queues.NOTIFIER_DELIVERY)
     upgrade("notifier", database_url)
     sink, port = Sink(), free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
@@ -201,7 +201,9 @@ def run_bench(
             started = time.monotonic()
             for message_id in ids:
                 sender.send_task(
-                    OwnTasks.DELIVER, kwargs={"message_id": message_id}, queue=Queues.NOTIFIER
+                    OwnTasks.DELIVER,
+                    kwargs={"message_id": message_id},
+                    queue=Queues.NOTIFIER_DELIVERY,
                 )
             last = sink.wait_for(base + n, timeout=300)
             figures["worker_per_second"] = n / (last - started)

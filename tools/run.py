@@ -18,6 +18,7 @@ from pathlib import Path
 
 from shared.auth import new_organiser_token
 from shared.config import EMBEDDED_REDIS_PORT, ROOT, Settings, SettingsError, load_settings
+from shared.contracts import Queues
 from shared.migrations import upgrade
 
 VAR = ROOT / "var"
@@ -68,10 +69,12 @@ def web(service: str, host: str, port: int) -> str:
     )  # fmt: skip
 
 
-def worker(service: str) -> str:
+def worker(service: str, queue: str | None = None) -> str:
+    """A Celery worker of `service` on `queue` (the service's own queue unless named)."""
+    queue = queue or service
     return command(
-        PYTHON, "-m", "celery", "-A", f"services.{service}.worker", "worker", "-Q", service,
-        "-n", f"{service}@%h", "-c", 1, "--without-gossip", "--without-mingle", "-l", "info",
+        PYTHON, "-m", "celery", "-A", f"services.{service}.worker", "worker", "-Q", queue,
+        "-n", f"{queue}@%h", "-c", 1, "--without-gossip", "--without-mingle", "-l", "info",
     )  # fmt: skip
 
 
@@ -107,6 +110,9 @@ def process_list(settings: Settings, redis_embedded: bool, var_dir: Path) -> lis
     processes += [
         ("notifier-web", web("notifier", settings.bind_host, settings.notifier_port)),
         ("notifier-worker", worker("notifier")),
+        # Emails go out from a worker of their own: a silent mail server never holds up
+        # erasures, exports and the other events on the `notifier` queue.
+        ("notifier-delivery", worker("notifier", Queues.NOTIFIER_DELIVERY)),
         ("notifier-relay", relay("notifier")),
         # Queues again any email whose delivery task was lost (a crash between commit and
         # queuing); retries further away than a few minutes also wait for it.

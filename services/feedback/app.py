@@ -17,9 +17,6 @@ PARTS = ServiceParts(Queues.FEEDBACK, OrganiserToken, extensions, api, web, cli,
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    # The services share a host in development (ports differ, cookies do not): this app's
-    # session cookie gets its own name so it never overwrites the registration one.
-    test_config = {"SESSION_COOKIE_NAME": "feedback_session", **(test_config or {})}
     app, settings = create_service_app(__name__, SERVICE, "Feedback", test_config)
     db.init_app(app, settings.feedback_database_url)
     celery_app = assemble_app(app, settings, PARTS)

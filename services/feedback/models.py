@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from shared.auth import OrganiserTokenMixin
 from shared.consumer import ErasedRegistrationMixin, ProcessedEventMixin
 from shared.db import UTCDateTime, utcnow
+from shared.deadletters import DeadLetterMixin
 from shared.formats import foreign, in_language
 from shared.outbox import OutboxMixin
 
@@ -287,3 +288,7 @@ class ProcessedEvent(ProcessedEventMixin, Base):
 
 class ErasedRegistration(ErasedRegistrationMixin, Base):
     pass
+
+
+class DeadLetter(DeadLetterMixin, Base):
+    """A message this service gave up on, for organisers to read and replay."""

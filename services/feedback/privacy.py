@@ -1,7 +1,8 @@
 """A participant's personal data here: erased on request, exported on request.
 
 Both arrive as registration events (`HANDLERS`); each answers with an outbox event (the
-erasure confirmed, this service's part of the export).
+erasure confirmed, this service's part of the export). An erasure leaves a tombstone (the
+registration id) so that no later event about the person brings them back (readmodel).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from sqlalchemy.orm import Session
 from services.feedback.models import (
     CONFIRMED,
     Attendance,
+    DeadLetter,
     Endorsement,
+    ErasedRegistration,
     Feedback,
     Invitation,
     Outbox,
@@ -24,18 +27,22 @@ from services.feedback.models import (
     Report,
     ThemeMember,
 )
-from services.feedback.readmodel import count_seat, mark_report_dirty
+from services.feedback.readmodel import count_seat, is_erased, mark_report_dirty
 from services.feedback.submissions import all_my_feedback
+from shared import deadletters
 from shared.auth import ParticipantClaim
 from shared.contracts import TaskNames
-from shared.db import utcnow
+from shared.db import forget_deleted_rows, utcnow
 from shared.outbox import add_event
 
 SERVICE = "feedback"  # how the answers name this service (domain code imports no Flask)
 
 
 def erase_participant(db: Session, registration_id: str) -> bool:
-    """Delete everything held on a person here; True if they had given feedback."""
+    """Delete everything held on a person here, for good; True if they had given feedback."""
+    if not is_erased(db, registration_id):  # waits for an event about them being handled
+        db.add(ErasedRegistration(registration_id=registration_id))
+    deadletters.forget(db, DeadLetter, registration_id)
     participant = db.get(Participant, registration_id)
     had_feedback = False
     if participant is not None:
@@ -63,6 +70,7 @@ def erase_participant(db: Session, registration_id: str) -> bool:
     # Events about them not yet sent (invitations) go too: there is no one to invite.
     db.execute(delete(Outbox).where(Outbox.subject_id == registration_id))
     db.flush()
+    forget_deleted_rows(db)
     return had_feedback
 
 

@@ -5,11 +5,14 @@
 - Counters kept with every change (confirmed seats per session, people per theme) let the
   summaries and the report read a few rows instead of every seat.
 - A change the stored report does not show yet marks it out of date (`mark_report_dirty`).
+- An erased person stays erased: every event about them after the erasure (late, repeated or
+  reordered) is dropped (`unless_erased`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import wraps
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -20,6 +23,7 @@ from services.feedback.models import (
     CANCELLED,
     CONFIRMED,
     Attendance,
+    ErasedRegistration,
     Event,
     Participant,
     ProgrammeSession,
@@ -27,8 +31,9 @@ from services.feedback.models import (
     ThemeMember,
 )
 from shared.auth import ParticipantClaim
+from shared.consumer import Handler
 from shared.contracts import TaskNames
-from shared.db import utcnow
+from shared.db import serialise_on, utcnow
 from shared.errors import NotFound, Unauthorised
 from shared.sql import dialect_insert
 
@@ -48,6 +53,29 @@ def mark_report_dirty(db: Session, event_id: int, now: datetime | None = None) -
         .values(dirty_since=now or utcnow())
         .execution_options(synchronize_session=False)
     )
+
+
+# --- erased people -----------------------------------------------------------------------------
+
+
+def is_erased(db: Session, registration_id: str) -> bool:
+    """Whether the person was erased here; an erasure of them in progress is waited for.
+
+    Called first by every handler about a person, erasure included: they queue behind each
+    other, so an event and the erasure handled at once never both see "not erased yet"."""
+    serialise_on(db, f"registration:{registration_id}")
+    return db.get(ErasedRegistration, registration_id) is not None
+
+
+def unless_erased(handler: Handler) -> Handler:
+    """The handler of a participant's event, doing nothing when that participant was erased."""
+
+    @wraps(handler)
+    def handle(db: Session, message: dict[str, Any]) -> None:
+        if not is_erased(db, message["participant"]["registration_id"]):
+            handler(db, message)
+
+    return handle
 
 
 # --- events, sessions, participants and their seats ------------------------------------------
@@ -201,6 +229,7 @@ def on_session_published(db: Session, message: dict[str, Any]) -> None:
     mark_report_dirty(db, event.id)
 
 
+@unless_erased
 def on_registered(db: Session, message: dict[str, Any]) -> None:
     event = upsert_event(db, message["event"])
     participant = upsert_participant(db, event, message["participant"])
@@ -210,6 +239,7 @@ def on_registered(db: Session, message: dict[str, Any]) -> None:
     mark_report_dirty(db, event.id)
 
 
+@unless_erased
 def on_seat(db: Session, message: dict[str, Any]) -> None:
     """A seat confirmed, waitlisted or promoted from the waiting list."""
     event = upsert_event(db, message["event"])
@@ -219,6 +249,7 @@ def on_seat(db: Session, message: dict[str, Any]) -> None:
     mark_report_dirty(db, event.id)
 
 
+@unless_erased
 def on_seat_released(db: Session, message: dict[str, Any]) -> None:
     event = upsert_event(db, message["event"])
     participant = upsert_participant(db, event, message["participant"])
@@ -227,6 +258,7 @@ def on_seat_released(db: Session, message: dict[str, Any]) -> None:
     mark_report_dirty(db, event.id)
 
 
+@unless_erased
 def on_cancelled(db: Session, message: dict[str, Any]) -> None:
     event = upsert_event(db, message["event"])
     participant = upsert_participant(db, event, message["participant"])
@@ -241,6 +273,7 @@ def on_cancelled(db: Session, message: dict[str, Any]) -> None:
     mark_report_dirty(db, event.id)
 
 
+@unless_erased
 def on_details_changed(db: Session, message: dict[str, Any]) -> None:
     """A participant corrected their details: update the copy kept here, if there is one.
 

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
 from shared.contracts import LANGUAGES
+from shared.validation import Text
 
 COMMENT_MAX = 2000
 RATING_ERROR = "Must be a whole number from 1 to 5."
@@ -27,13 +28,14 @@ class FeedbackIn(StrictSchema):
         validate=validate.Range(min=1, max=5, error=RATING_ERROR),
         metadata={"description": "1 (poor) to 5 (excellent)", "minimum": 1, "maximum": 5},
     )
-    comment = fields.String(
+    comment = Text(
+        multiline=True,
         load_default=None,
         allow_none=True,
         validate=validate.Length(max=COMMENT_MAX, error=f"At most {COMMENT_MAX} characters."),
     )
     endorsements = fields.Dict(
-        keys=fields.String(),
+        keys=Text(),
         values=fields.Integer(
             strict=True, validate=validate.Range(min=-2, max=2, error=ENDORSEMENT_ERROR)
         ),
@@ -104,8 +106,8 @@ class SummaryArgs(Schema):
 
 
 class RecommendationIn(StrictSchema):
-    theme = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    text = fields.String(required=True, validate=validate.Length(min=1, max=COMMENT_MAX))
+    theme = Text(required=True, validate=validate.Length(min=1, max=120))
+    text = Text(required=True, multiline=True, validate=validate.Length(min=1, max=COMMENT_MAX))
     language = fields.String(
         load_default=None,
         allow_none=True,

@@ -1,6 +1,9 @@
 """Tasks the feedback worker runs (queue `feedback`): thin wrappers over the domain modules.
 
-The registration events are consumed once each (`handle_once`); the service's own tasks
+The registration events are consumed at least once and act once each
+(`shared.consumer.consumer_task`, `handle_once`): an event that overtook the one it depends on
+(`readmodel.NotReady`) is retried with back-off like any failure, and kept in the dead-letter
+table (`DeadLetter`) if it is still not ready after the last attempt. The service's own tasks
 (report rebuild, the periodic jobs) are safe to run twice by construction.
 
 The tasks are registered on this service's Celery app only (`register_tasks`, called by the
@@ -18,9 +21,9 @@ from flask import current_app
 
 from services.feedback import invitations, privacy, readmodel
 from services.feedback.extensions import db
-from services.feedback.models import ProcessedEvent
+from services.feedback.models import DeadLetter, ProcessedEvent
 from services.feedback.report import store
-from shared.consumer import handle_once
+from shared.consumer import consumer_task, handle_once
 from shared.contracts import OwnTasks
 
 PERIOD_SECONDS = 60.0
@@ -29,9 +32,6 @@ BEAT_SCHEDULE = {
     "invitations": {"task": OwnTasks.SEND_INVITATIONS, "schedule": PERIOD_SECONDS},
     "stale-reports": {"task": OwnTasks.REBUILD_STALE_REPORTS, "schedule": PERIOD_SECONDS},
 }
-# A session event may overtake its event's: retry for about a minute, then give up (logged).
-NOT_READY_RETRIES = 12
-NOT_READY_COUNTDOWN = 5
 # Each registration event this service consumes, and the function that applies it.
 HANDLERS = {**readmodel.HANDLERS, **privacy.HANDLERS}
 
@@ -51,14 +51,10 @@ def register_tasks(celery_app: Celery) -> dict[str, Task]:
     registered: dict[str, Task] = {}
 
     def consumer(name: str) -> None:
-        @celery_app.task(name=name, bind=True, shared=False, max_retries=NOT_READY_RETRIES)
-        def consume_event(self: Task, **kwargs: Any) -> None:
-            try:
-                consume(name, kwargs)
-            except readmodel.NotReady as error:
-                raise self.retry(countdown=NOT_READY_COUNTDOWN, exc=error) from None
+        def run(kwargs: dict[str, Any], _task_id: str | None) -> None:
+            consume(name, kwargs)
 
-        registered[name] = consume_event
+        registered[name] = consumer_task(celery_app, name, db, DeadLetter, run)
 
     for name in HANDLERS:
         consumer(name)

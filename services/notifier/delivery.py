@@ -1,11 +1,14 @@
 """Delivering the delivery log's messages: the claim, the attempt, its outcome, the retry
-policy, the sweep of lost tasks, and the queuing of `notifier.deliver` tasks.
+policy, the sweep of lost tasks, and the queuing of `notifier.deliver` tasks (on the queue
+`notifier.delivery`).
 
 An attempt is a claim (one conditional UPDATE, judged by its row count), then SMTP outside
 any transaction, then the outcome: two short transactions, so a slow mail server never holds
 a database lock. A claim lapses after a lease, so a worker that dies mid-delivery does not
 hold a message for ever. A temporary failure is tried again after an exponential back-off
-with jitter, until the give-up time; a permanent one is recorded as failed at once.
+with jitter, until the give-up time; a permanent one is recorded as failed at once. While
+the circuit breaker holds the mail server for down, a message is put off until it may try
+again: no connection, and no attempt counted.
 
 The task for a message is queued after the commit that created or rescheduled it. Should
 queuing fail (or the worker die in between), the sweep finds the message due and queues it.
@@ -25,11 +28,12 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from services.notifier import privacy
-from services.notifier.mailer import DeliveryError, Mailer
+from services.notifier.emails import UnusableAddress, wire_address
+from services.notifier.mailer import DeliveryError, Mailer, PutOff
 from services.notifier.models import FAILED, QUEUED, RETRYING, SENT, Message
 from shared.celery_app import VISIBILITY_TIMEOUT_SECONDS
 from shared.config import Settings
-from shared.contracts import OwnTasks, Queues
+from shared.contracts import OWN_TASK_QUEUES, OwnTasks
 from shared.db import Database, utcnow
 
 log = structlog.get_logger(__name__)
@@ -134,12 +138,19 @@ def record_failure(
     policy: RetryPolicy,
     now: datetime,
     draw: Callable[[], float] = random.random,
+    put_off: float | None = None,
 ) -> Outcome | None:
-    """Schedule the next attempt of a temporary failure, or record the message as failed."""
+    """Schedule the next attempt of a temporary failure, or record the message as failed.
+
+    `put_off`: the circuit breaker kept the attempt from being made; it is not counted, and
+    the next one waits that long (plus a quarter at most, so they do not all come back at once).
+    """
     row = db.get(Message, message_id, populate_existing=True)
     if row is None:
         return None
     row.claimed_until = None
+    if put_off is not None:
+        row.attempts = max(row.attempts - 1, 0)
     row.last_error = error[:2000]
     if permanent:
         row.status, row.next_attempt_at = FAILED, None
@@ -150,7 +161,7 @@ def record_failure(
         row.status, row.next_attempt_at = FAILED, None
         row.last_error = f"gave up after {row.attempts} attempts: {error}"[:2000]
         return Outcome(FAILED)
-    delay = policy.delay(row.attempts, draw)
+    delay = policy.delay(row.attempts, draw) if put_off is None else put_off * (1 + draw() / 4)
     row.status, row.next_attempt_at = RETRYING, now + timedelta(seconds=delay)
     return Outcome(RETRYING, delay)
 
@@ -188,8 +199,20 @@ def due_messages(db: Session, now: datetime, grace: timedelta, limit: int = 500)
 
 
 def redact(text: str, address: str) -> str:
-    """Server replies often quote the address; the log and the error column do without it."""
-    return re.sub(re.escape(address), "<recipient>", text, flags=re.IGNORECASE) if address else text
+    """Server replies often quote the address (as typed, or with its domain in IDNA form);
+    the log and the error column do without it."""
+    if not address:
+        return text
+    forms = {address, _wire_or_same(address)}
+    pattern = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
+    return re.sub(pattern, "<recipient>", text, flags=re.IGNORECASE)
+
+
+def _wire_or_same(address: str) -> str:
+    try:
+        return wire_address(address)
+    except UnusableAddress:
+        return address
 
 
 def deliver(
@@ -203,6 +226,8 @@ def deliver(
         return None
     try:
         mailer.send(outgoing.mime, outgoing.to_address)
+    except PutOff as failure:
+        return _record_failure(database, policy, outgoing, failure.reason, False, failure.seconds)
     except DeliveryError as failure:
         return _record_failure(database, policy, outgoing, failure.reason, failure.permanent)
     with database.transaction() as session:
@@ -219,10 +244,13 @@ def _record_failure(
     outgoing: Outgoing,
     reason: str,
     permanent: bool,
+    put_off: float | None = None,
 ) -> Outcome | None:
     reason = redact(reason, outgoing.to_address)
     with database.transaction() as session:
-        outcome = record_failure(session, outgoing.id, reason, permanent, policy, utcnow())
+        outcome = record_failure(
+            session, outgoing.id, reason, permanent, policy, utcnow(), put_off=put_off
+        )
     log.warning(
         "message.not_sent",
         message_id=outgoing.id,
@@ -247,13 +275,14 @@ def retry_later(celery_app: Celery, message_id: str, outcome: Outcome | None) ->
 
 
 def enqueue(celery_app: Celery, message_ids: Iterable[str], countdown: float | None = None) -> None:
-    """Queue a delivery per message (after the commit that created them)."""
+    """Queue a delivery per message (after the commit that created them), on the deliveries'
+    own queue: a slow mail server never holds up the events on the notifier's queue."""
     for message_id in message_ids:
         try:
             celery_app.send_task(
                 OwnTasks.DELIVER,
                 kwargs={"message_id": message_id},
-                queue=Queues.NOTIFIER,
+                queue=OWN_TASK_QUEUES[OwnTasks.DELIVER],
                 countdown=countdown,
             )
         except Exception as error:  # the broker is down: the sweep will queue it later

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import formatdate
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import idna
 from flask import render_template
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
@@ -327,6 +328,29 @@ def sender_address(name: str, mail_from: str) -> Address:
     return Address(display_name=one_line(name), addr_spec=parse_mail_from(mail_from).addr_spec)
 
 
+class UnusableAddress(ValueError):
+    """An address no mail server can be given (a domain with no IDNA form): never retried."""
+
+
+def wire_address(address: str) -> str:
+    """An address as SMTP carries it: a non-ASCII domain in its IDNA form (`xn--`); a non-ASCII
+    local part stays as it is, and needs a server that offers SMTPUTF8."""
+    local, _, domain = address.strip().rpartition("@")
+    if not local or not domain:
+        raise UnusableAddress("the address has no local part or no domain")
+    if domain.isascii():
+        return f"{local}@{domain}"
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError as error:
+        raise UnusableAddress(f"the domain has no IDNA form: {error}") from None
+
+
+def needs_smtputf8(address: str) -> bool:
+    """Whether sending to this address (its wire form) needs the server's SMTPUTF8."""
+    return not address.isascii()
+
+
 def message_id(key: str, mail_from: str) -> str:
     """The same idempotency key always gives the same Message-ID (receivers can deduplicate)."""
     domain = parse_mail_from(mail_from).addr_spec.rpartition("@")[2] or "agora.invalid"
@@ -336,12 +360,15 @@ def message_id(key: str, mail_from: str) -> str:
 def to_mime(email: Email, key: str, to: str, mail_from: str) -> bytes:
     """The email as sent: text and HTML alternatives, then any attachment; CRLF line ends.
 
-    Built once, when the email is composed: building MIME costs more than sending it.
+    Built once, when the email is composed: building MIME costs more than sending it. A
+    non-ASCII local part is written as UTF-8 (RFC 6532), never RFC 2047-encoded, which would
+    garble the address; raises UnusableAddress for an address no server can be given.
     """
+    local, _, domain = wire_address(to).rpartition("@")
     message = EmailMessage()
     message["Subject"] = email.subject
     message["From"] = sender_address(email.sender, mail_from)
-    message["To"] = Address(addr_spec=to)
+    message["To"] = Address(username=local, domain=domain)
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = message_id(key, mail_from)
     # An automatic message: out-of-office robots must not answer it (RFC 3834).
@@ -360,4 +387,4 @@ def to_mime(email: Email, key: str, to: str, mail_from: str) -> bytes:
         )
     # Set last: building the body moves the Content-* headers set before it into the first part.
     message["Content-Language"] = email.language
-    return message.as_bytes(policy=SMTP)
+    return message.as_bytes(policy=SMTPUTF8 if needs_smtputf8(local) else SMTP)

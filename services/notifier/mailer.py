@@ -2,7 +2,11 @@
 
 One connection per worker process is kept open between messages (a new TCP connection,
 greeting and EHLO for every email would cost more than the email), and reopened when the
-server has closed it. With SMTP_HOST unset, mail goes to the local mail catcher.
+server has closed it. Opening it has its own short time-out: a server that is down or
+silent is known within seconds (`Unreachable`, which the circuit breaker counts), while a
+slow answer to a message in progress gets the longer send time-out. An address with a
+non-ASCII local part goes only to a server that offers SMTPUTF8. With SMTP_HOST unset, mail
+goes to the local mail catcher.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import threading
 import time
 from dataclasses import dataclass
 
-from services.notifier.emails import parse_mail_from
+from services.notifier.breaker import Breaker, BreakerPolicy
+from services.notifier.emails import needs_smtputf8, parse_mail_from, wire_address
 from shared.config import Settings
 
 # Servers drop idle clients after a few minutes (RFC 5321 asks for at least 5); reconnect sooner.
 IDLE_SECONDS = 60.0
 AUTHENTICATION_REQUIRED = 530
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 class DeliveryError(Exception):
@@ -37,10 +43,34 @@ class TemporaryFailure(DeliveryError):
     """The server is down, slow or says 4xx: try again later."""
 
 
+class Unreachable(TemporaryFailure):
+    """No SMTP session could be opened (refused, no greeting in time, dropped): the server is
+    down or silent, whatever the message."""
+
+
+class PutOff(TemporaryFailure):
+    """The circuit breaker is open: no connection was tried; try again in `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the mail server is unreachable; trying again in {seconds:.0f} s")
+        self.seconds = seconds
+
+
 class PermanentFailure(DeliveryError):
     """The server refuses this message for good (5xx): record it, do not retry."""
 
     permanent = True
+
+
+class NoSmtputf8(PermanentFailure):
+    """The address needs SMTPUTF8 and the server does not offer it: no server change is coming
+    for this message, so it fails at once, with the reason in the delivery log."""
+
+
+NO_SMTPUTF8 = (
+    "the mail server does not offer SMTPUTF8, which an address with non-ASCII characters "
+    "before the @ needs: this address cannot be reached through it"
+)
 
 
 @dataclass(frozen=True)
@@ -51,23 +81,32 @@ class SmtpConfig:
     password: str | None = None
     starttls: bool = False
     timeout: float = 20.0
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS
     mail_from: str = "Agora <no-reply@localhost>"
+    # Where the circuit breaker keeps its state (the broker); None: no breaker.
+    breaker_redis_url: str | None = None
+    breaker: BreakerPolicy = BreakerPolicy()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmtpConfig:
         """The SMTP server of the settings; the local mail catcher when SMTP_HOST is unset."""
-        timeout = settings.notifier_smtp_timeout_seconds
+        timeouts = {
+            "timeout": settings.notifier_smtp_timeout_seconds,
+            "connect_timeout": settings.notifier_smtp_connect_timeout_seconds,
+            "mail_from": settings.mail_from,
+            "breaker_redis_url": settings.redis_url,
+            "breaker": BreakerPolicy.from_settings(settings),
+        }
         if settings.smtp_host is None:
             host, port = settings.notifier_mailcatcher_host, settings.notifier_mailcatcher_port
-            return cls(host, port, timeout=timeout, mail_from=settings.mail_from)
+            return cls(host, port, **timeouts)
         return cls(
             host=settings.smtp_host,
             port=settings.smtp_port,
             user=settings.smtp_user,
             password=settings.smtp_password,
             starttls=settings.smtp_starttls,
-            timeout=timeout,
-            mail_from=settings.mail_from,
+            **timeouts,
         )
 
     @property
@@ -111,8 +150,14 @@ def _text_of(value: bytes | str) -> str:
     return " ".join(text.split())
 
 
-# smtplib resets the session after these, so the connection stays usable.
-_REFUSALS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+# smtplib resets the session after these, so the connection stays usable (NoSmtputf8 comes
+# before MAIL FROM).
+_REFUSALS = (
+    smtplib.SMTPRecipientsRefused,
+    smtplib.SMTPSenderRefused,
+    smtplib.SMTPDataError,
+    NoSmtputf8,
+)
 
 
 class Mailer:
@@ -120,6 +165,9 @@ class Mailer:
 
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
+        self.breaker = (
+            Breaker(config.breaker_redis_url, config.breaker) if config.breaker_redis_url else None
+        )
         self._smtp: smtplib.SMTP | None = None
         self._last_used = 0.0
         self._lock = threading.Lock()
@@ -136,24 +184,54 @@ class Mailer:
                 raise failure from error
 
     def _send(self, message: bytes, to: str) -> None:
+        recipient = wire_address(to)
+        options = ["SMTPUTF8", "BODY=8BITMIME"] if needs_smtputf8(recipient) else []
         fresh = False
         if self._smtp is None or time.monotonic() - self._last_used > IDLE_SECONDS:
             self._drop()
             self._smtp, fresh = self._connect(), True
+            self._last_used = time.monotonic()
+        if options and not self._smtp.has_extn("smtputf8"):
+            raise NoSmtputf8(NO_SMTPUTF8)
         try:
-            self._smtp.sendmail(self.config.sender, [to], message)
+            self._smtp.sendmail(self.config.sender, [recipient], message, options)
         except smtplib.SMTPServerDisconnected:
             self._drop(polite=False)
             if fresh:
                 raise
             # The server closed our idle connection before reading a word: one fresh try.
             self._smtp = self._connect()
-            self._smtp.sendmail(self.config.sender, [to], message)
+            self._smtp.sendmail(self.config.sender, [recipient], message, options)
         self._last_used = time.monotonic()
 
     def _connect(self) -> smtplib.SMTP:
+        """A new session, unless the circuit breaker says the server is down (PutOff); the
+        breaker learns whether it could be opened."""
+        if self.breaker is None:
+            return self._open()
+        wait = self.breaker.wait()
+        if wait > 0:
+            raise PutOff(wait)
+        try:
+            smtp = self._open()
+        except Unreachable:
+            self.breaker.unreachable()
+            raise
+        self.breaker.reachable()
+        return smtp
+
+    def _open(self) -> smtplib.SMTP:
+        """A ready session (greeted, EHLO, STARTTLS, login) within the connect time-out, then
+        the send time-out for what follows; Unreachable when the server is down or silent."""
         config = self.config
-        smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+        smtp = smtplib.SMTP(timeout=config.connect_timeout)
+        try:
+            code, greeting = smtp.connect(config.host, config.port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, greeting)
+        except OSError as error:  # refused, no greeting in time, a greeting other than 220
+            smtp.close()
+            raise Unreachable(f"{type(error).__name__}: {error}") from error
         try:
             smtp.ehlo()
             if config.starttls:
@@ -161,6 +239,11 @@ class Mailer:
                 smtp.ehlo()
             if config.user:
                 smtp.login(config.user, config.password or "")
+            if smtp.sock is not None:
+                smtp.sock.settimeout(config.timeout)
+        except (TimeoutError, ConnectionError, smtplib.SMTPServerDisconnected) as error:
+            smtp.close()
+            raise Unreachable(f"{type(error).__name__}: {error}") from error
         except BaseException:
             smtp.close()
             raise

@@ -24,6 +24,7 @@ from services.notifier.emails import (
     Email,
     Links,
     Person,
+    UnusableAddress,
     compose,
     message_id,
     to_mime,
@@ -208,7 +209,12 @@ def handle_event(
     person = person_of(recipient)
     known = known_sessions(db, event["slug"], message["released"]) if template == CANCELLED else {}
     email = compose(template, message, person, links, known)
-    return [add_message(db, key, person, email, mail_from).id]
+    try:
+        return [add_message(db, key, person, email, mail_from).id]
+    except UnusableAddress as error:
+        add_failed(db, key, template, registration_id, f"unusable address: {error}")
+        log.warning("message.unusable_address", key=key)
+        return []
 
 
 def add_message(db: Session, key: str, person: Person, email: Email, mail_from: str) -> Message:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from shared.auth import OrganiserTokenMixin
 from shared.consumer import ErasedRegistrationMixin, ProcessedEventMixin
 from shared.db import UTCDateTime, new_id, utcnow
+from shared.deadletters import DeadLetterMixin
 from shared.outbox import OutboxMixin
 
 QUEUED = "queued"
@@ -106,3 +107,7 @@ class ProcessedEvent(ProcessedEventMixin, Base):
 
 class OrganiserToken(OrganiserTokenMixin, Base):
     pass
+
+
+class DeadLetter(DeadLetterMixin, Base):
+    """A message this service gave up on, for organisers to read and replay."""

@@ -3,7 +3,8 @@
 Both answer through the outbox (`export_part`, `erasure_confirmed`), in the transaction that
 handles the request. An erasure forgets the recipient, every email to them, the mail
 catcher's copies and the export answers not yet relayed, and remembers the registration id
-so that a late event about the person is ignored.
+so that a late event about the person is ignored. An erasure and an event about the same
+person queue behind each other (`is_erased` waits), so the two workers never both pass.
 """
 
 from __future__ import annotations
@@ -12,12 +13,26 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from services.notifier.extensions import SERVICE
-from services.notifier.models import CaughtMessage, ErasedRegistration, Message, Outbox, Recipient
+from services.notifier.models import (
+    CaughtMessage,
+    DeadLetter,
+    ErasedRegistration,
+    Message,
+    Outbox,
+    Recipient,
+)
+from shared import deadletters
 from shared.contracts import TaskNames
+from shared.db import forget_deleted_rows, serialise_on
 from shared.outbox import add_event
 
 
 def is_erased(db: Session, registration_id: str) -> bool:
+    """Whether the person was erased here; an erasure of them in progress is waited for.
+
+    Called before anything is written about the person: on PostgreSQL, an event and the
+    erasure handled at the same moment would otherwise both see "not erased yet"."""
+    serialise_on(db, f"registration:{registration_id}")
     return db.get(ErasedRegistration, registration_id) is not None
 
 
@@ -62,6 +77,10 @@ def export(db: Session, registration_id: str, request_id: str) -> None:
 
 def erase(db: Session, registration_id: str) -> None:
     """Forget the person: recipient, every email to them, caught copies; then confirm."""
+    if not is_erased(db, registration_id):  # first: an event about them now waits for this
+        db.add(ErasedRegistration(registration_id=registration_id))
+        db.flush()
+    deadletters.forget(db, DeadLetter, registration_id)
     recipient = db.get(Recipient, registration_id)
     addresses = set(
         db.scalars(
@@ -76,8 +95,6 @@ def erase(db: Session, registration_id: str) -> None:
     db.execute(delete(Message).where(Message.registration_id == registration_id))
     for address in addresses:
         forget_caught(db, address=address)
-    if not is_erased(db, registration_id):
-        db.add(ErasedRegistration(registration_id=registration_id))
     # Export answers not yet relayed hold the person's data too.
     db.execute(delete(Outbox).where(Outbox.subject_id == registration_id))
     add_event(
@@ -86,6 +103,7 @@ def erase(db: Session, registration_id: str) -> None:
         TaskNames.ERASURE_CONFIRMED,
         {"registration_id": registration_id, "service": SERVICE},
     )
+    forget_deleted_rows(db)
 
 
 def forget_caught(db: Session, address: str | None = None, message_id: str | None = None) -> int:

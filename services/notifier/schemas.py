@@ -6,6 +6,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from services.notifier.emails import TEMPLATES
 from services.notifier.models import STATUSES
+from shared.validation import Email
 
 
 class MessageListArgs(Schema):
@@ -14,8 +15,9 @@ class MessageListArgs(Schema):
         ordered = True
 
     status = fields.String(validate=validate.OneOf(STATUSES))
-    to = fields.String(
-        validate=validate.Length(min=1, max=254), metadata={"description": "exact address"}
+    to = Email(
+        validate=validate.Length(min=1, max=254),
+        metadata={"description": "exact address (a domain in Unicode finds its ASCII form)"},
     )
     template = fields.String(validate=validate.OneOf(TEMPLATES))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))

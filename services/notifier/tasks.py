@@ -21,6 +21,8 @@ from flask import current_app
 
 from services.notifier import delivery, messages
 from services.notifier.extensions import db
+from services.notifier.models import DeadLetter
+from shared.consumer import consumer_task
 from shared.contracts import OwnTasks, Queues, subscribed
 
 log = structlog.get_logger(__name__)
@@ -31,20 +33,22 @@ def register_tasks(celery_app: Celery) -> dict[str, Task]:
     registered: dict[str, Task] = {}
 
     def consumer(name: str) -> None:
-        @celery_app.task(name=name, bind=True, shared=False)
-        def consume_event(self: Task, **kwargs: Any) -> None:
+        # At least once (shared.consumer.consumer_task); what cannot be handled is a DeadLetter.
+        def run(kwargs: dict[str, Any], task_id: str | None) -> None:
             links = current_app.extensions["links"]
             mail_from = current_app.extensions["mailer"].config.mail_from
-            queued = messages.consume(db, name, kwargs, self.request.id, links, mail_from)
+            queued = messages.consume(db, name, kwargs, task_id, links, mail_from)
             delivery.enqueue(celery_app, queued)
 
-        registered[name] = consume_event
+        registered[name] = consumer_task(celery_app, name, db, DeadLetter, run)
 
     for name in subscribed(Queues.NOTIFIER):
         consumer(name)
 
     @celery_app.task(name=OwnTasks.DELIVER, shared=False)
     def deliver(message_id: str) -> None:
+        """Send one email; queued on `notifier.delivery` (OWN_TASK_QUEUES), which a worker of
+        its own consumes, so the events on `notifier` never wait behind the mail server."""
         mailer, policy = current_app.extensions["mailer"], current_app.extensions["retry_policy"]
         outcome = delivery.deliver(db, mailer, policy, message_id)
         delivery.retry_later(celery_app, message_id, outcome)

@@ -9,7 +9,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from services.registration import privacy, programme, registrations
-from services.registration.access import REGISTER_LIMIT, RESEND_LIMIT, manage_token, tokens
+from services.registration.access import (
+    limit_new_link,
+    limit_registration,
+    limit_resend,
+    manage_token,
+    tokens,
+)
 from services.registration.extensions import db, organiser_auth
 from services.registration.models import Registration
 from services.registration.schemas import (
@@ -28,7 +34,7 @@ from services.registration.schemas import (
     SessionPatch,
 )
 from shared.errors import NotFound
-from shared.http import csv_response, error, limiter, participant_claim, run_rules
+from shared.http import csv_response, error, participant_claim, run_rules
 
 events_bp = Blueprint("events", __name__, url_prefix="/api/v1/events", description="Programme")
 registrations_bp = Blueprint(
@@ -135,7 +141,7 @@ class SessionDetail(MethodView):
 
 @registrations_bp.route("/events/<slug>/registrations")
 class Registrations(MethodView):
-    @limiter.limit(REGISTER_LIMIT)
+    @limit_registration
     @registrations_bp.arguments(RegistrationIn())  # an instance: no schema built per request
     @registrations_bp.response(201, RegistrationCreated)
     def post(self, data: dict[str, Any], slug: str) -> Any:
@@ -166,11 +172,14 @@ class Registrations(MethodView):
 
 @registrations_bp.route("/events/<slug>/registrations/resend-link")
 class ResendLink(MethodView):
-    @limiter.limit(RESEND_LIMIT)
+    @limit_resend
     @registrations_bp.arguments(ResendLinkIn)
     @registrations_bp.response(202)
     def post(self, data: dict[str, Any], slug: str) -> Any:
-        """Email the manage link again; the answer is the same whether the email is known or not."""
+        """Email the manage link again; the answer is the same whether the email is known or not.
+
+        The link stays the same (anyone can type an address): `POST /registrations/me/new-link`
+        revokes it."""
         event = run(programme.get_event, db.session, slug)
         registrations.request_link(db.session, event, data["email"])
         db.session.commit()
@@ -184,7 +193,9 @@ def my_registration() -> Registration:
             db.session, claim.registration_id, claim.token_version
         )
     except NotFound:
-        error(401, "This link is no longer valid.")
+        error(
+            401, "This link is no longer valid: use the newest link you were sent, or ask for one."
+        )
 
 
 @registrations_bp.route("/registrations/me")
@@ -243,6 +254,21 @@ class MySession(MethodView):
         registration = my_registration()
         run(registrations.drop_session, db.session, registration, code)
         db.session.commit()
+
+
+@registrations_bp.route("/registrations/me/new-link")
+class MyNewLink(MethodView):
+    @limit_new_link
+    @registrations_bp.response(202)
+    @registrations_bp.doc(security=PARTICIPANT)
+    def post(self) -> Any:
+        """Revoke my link (every copy of it, in emails or forwarded) and email me a new one."""
+        registration = my_registration()
+        registrations.renew_link(db.session, registration)
+        db.session.commit()
+        return {
+            "message": "A new link is on its way to your email address; this one no longer works."
+        }
 
 
 @registrations_bp.route("/registrations/me/export")

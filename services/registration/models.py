@@ -21,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from shared.auth import OrganiserTokenMixin
 from shared.consumer import ProcessedEventMixin
 from shared.db import UTCDateTime, new_id, utcnow
+from shared.deadletters import DeadLetterMixin
 from shared.outbox import OutboxMixin
 
 SESSION_KINDS = ("plenary", "thematic", "panel", "field_visit")
@@ -203,3 +204,7 @@ class ExportPart(Base):
     service: Mapped[str] = mapped_column(String(20))
     data: Mapped[dict[str, Any]]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeadLetter(DeadLetterMixin, Base):
+    """A message this service gave up on, for organisers to read and replay."""

@@ -1,25 +1,34 @@
 """Erasure and export of a person's data, here and in every other service. No Flask here.
 
 Erasure deletes everything held here at once and announces `registration.erased`; each
-service confirms its own erasure. Export shows this service's data now and the other
-services' parts as they answered the latest `privacy.export_requested`.
+service confirms its own erasure. Once all have, the broker rewrites its append-only file,
+which keeps every message ever sent about the person until then. Export shows this service's
+data now and the other services' parts as they answered the latest `privacy.export_requested`.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
+import redis
+import structlog
+from celery import current_app as current_celery
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from services.registration.models import Erasure, ExportPart, Outbox, Registration
+from services.registration.models import DeadLetter, Erasure, ExportPart, Outbox, Registration
 from services.registration.seats import release_seat, seat_results
+from shared import deadletters
 from shared.contracts import ERASING_SERVICES, TaskNames
-from shared.db import new_id, utcnow
+from shared.db import after_commit, forget_deleted_rows, new_id, utcnow
 from shared.outbox import add_event
 
+log = structlog.get_logger(__name__)
 EXPORT_REFRESH = timedelta(minutes=10)
+# How long to wait for a rewrite in progress (Redis runs one at a time) before asking again.
+REWRITE_WAIT_SECONDS = 60.0
 
 
 def erase(db: Session, registration: Registration) -> Erasure:
@@ -29,12 +38,14 @@ def erase(db: Session, registration: Registration) -> Erasure:
     slug = registration.event.slug
     # Earlier events about the person carry their name and address: they go too.
     db.execute(delete(Outbox).where(Outbox.subject_id == registration.id))
+    deadletters.forget(db, DeadLetter, registration.id)
     add_event(
         db, Outbox, TaskNames.ERASED, {"registration_id": registration.id, "event_slug": slug}
     )
     record = Erasure(registration_id=registration.id, event_slug=slug, confirmed_by=[])
     db.add(record)
     db.delete(registration)
+    forget_deleted_rows(db)
     return record
 
 
@@ -46,6 +57,33 @@ def record_erasure_confirmation(db: Session, message: dict[str, Any]) -> None:
     record.confirmed_by = sorted({*record.confirmed_by, message["service"]})
     if set(record.confirmed_by) >= set(ERASING_SERVICES):
         record.completed_at = message["occurred_at"]
+        after_commit(db, lambda: rewrite_broker_log(current_celery.conf.broker_url))
+
+
+def rewrite_broker_log(broker_url: str) -> bool:
+    """Have a Redis broker that keeps an append-only file (the embedded one, the compose one)
+    rewrite it from what it holds now: the messages consumed long ago, and the personal data
+    in them, are left out. False if it could not be asked (logged; the next erasure asks again).
+    """
+    client = redis.Redis.from_url(broker_url, socket_timeout=5)
+    deadline = time.monotonic() + REWRITE_WAIT_SECONDS
+    try:
+        if client.config_get("appendonly").get("appendonly") != "yes":
+            return True
+        while True:
+            try:
+                client.bgrewriteaof()
+                return True
+            except redis.ResponseError as error:
+                # One rewrite is running already, from before this erasure: ask once it ends.
+                if "in progress" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    except redis.RedisError as error:
+        log.warning("broker.log_not_rewritten", error=type(error).__name__)
+        return False
+    finally:
+        client.close()
 
 
 def erasure_status(record: Erasure) -> dict[str, Any]:

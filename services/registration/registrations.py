@@ -303,6 +303,26 @@ def request_link(db: Session, event: Event, email: str) -> bool:
     return True
 
 
+def renew_link(db: Session, registration: Registration) -> None:
+    """Revoke every link sent so far and email a new one. The link's version goes up in one
+    statement (two clicks at once give two versions, never one); `details_changed` tells the
+    services that check links (feedback) the new version, `link_requested` has it emailed."""
+    registration.token_version = Registration.token_version + 1
+    db.flush()
+    db.refresh(registration, ["token_version"])
+    for name in (TaskNames.DETAILS_CHANGED, TaskNames.LINK_REQUESTED):
+        add_event(
+            db,
+            Outbox,
+            name,
+            {
+                "event": event_info(registration.event),
+                "participant": participant_info(registration),
+            },
+            subject=registration.id,
+        )
+
+
 # --- the organiser's view --------------------------------------------------------------------
 
 

@@ -6,7 +6,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pycountry
-from email_validator import EmailNotValidError, validate_email
 from marshmallow import (
     RAISE,
     Schema,
@@ -20,13 +19,15 @@ from marshmallow import (
 
 from services.registration.models import ROLES, SESSION_KINDS
 from shared.contracts import LANGUAGES
+from shared.validation import Day, Email, Moment, Text
+from shared.validation import check_email as check_email
 
 
-def translations(max_length: int = 300, **kwargs: Any) -> fields.Dict:
+def translations(max_length: int = 300, multiline: bool = False, **kwargs: Any) -> fields.Dict:
     """A text's translations, {"fr": ..., "nl": ..., "en": ...}: our three languages only."""
     return fields.Dict(
         keys=fields.String(validate=validate.OneOf(LANGUAGES)),
-        values=fields.String(validate=validate.Length(min=1, max=max_length)),
+        values=Text(multiline=multiline, validate=validate.Length(min=1, max=max_length)),
         **kwargs,
     )
 
@@ -37,20 +38,6 @@ class StrictSchema(Schema):
         ordered = True
 
 
-class Email(fields.String):
-    """An email address, checked once and given back normalised (lower case)."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return check_email(super()._deserialize(value, attr, data, **kwargs))
-
-
-def check_email(value: str) -> str:
-    try:
-        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as error:
-        raise ValidationError(f"Not a valid email address: {error}") from None
-
-
 def check_timezone(value: str) -> None:
     try:
         ZoneInfo(value)
@@ -59,27 +46,27 @@ def check_timezone(value: str) -> None:
 
 
 class EventIn(StrictSchema):
-    slug = fields.String(
+    slug = Text(
         required=True,
         validate=validate.Regexp(
             r"^[a-z0-9][a-z0-9-]{1,79}$", error="Lower-case letters, digits and dashes."
         ),
     )
-    title = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    title = Text(required=True, validate=validate.Length(min=1, max=300))
     title_translations = translations(load_default=dict)
-    city = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    city = Text(required=True, validate=validate.Length(min=1, max=120))
     city_translations = translations(120, load_default=dict)
-    timezone = fields.String(required=True, validate=check_timezone)
-    starts_on = fields.Date(required=True)
-    ends_on = fields.Date(required=True)
+    timezone = Text(required=True, validate=check_timezone)
+    starts_on = Day(required=True)
+    ends_on = Day(required=True)
     languages = fields.List(
         fields.String(validate=validate.OneOf(LANGUAGES)),
         required=True,
         validate=validate.Length(min=1),
     )
-    registration_opens_at = fields.AwareDateTime(required=True)
-    registration_closes_at = fields.AwareDateTime(required=True)
-    feedback_closes_at = fields.AwareDateTime(load_default=None)
+    registration_opens_at = Moment(required=True)
+    registration_closes_at = Moment(required=True)
+    feedback_closes_at = Moment(load_default=None)
 
     @validates_schema
     def check_order(self, data: dict[str, Any], **_: Any) -> None:
@@ -109,9 +96,9 @@ class EventOut(Schema):
 
 
 class SpeakerIn(StrictSchema):
-    name = fields.String(load_default="", validate=validate.Length(max=200))
-    organisation = fields.String(load_default="", validate=validate.Length(max=200))
-    bio = translations(1000, load_default=dict)
+    name = Text(load_default="", validate=validate.Length(max=200))
+    organisation = Text(load_default="", validate=validate.Length(max=200))
+    bio = translations(1000, multiline=True, load_default=dict)
 
     @validates_schema
     def check_someone(self, data: dict[str, Any], **_: Any) -> None:
@@ -143,18 +130,20 @@ class SpeakerOut(Schema):
 
 
 class SessionFields(StrictSchema):
-    title = fields.String(validate=validate.Length(min=1, max=300))
+    title = Text(validate=validate.Length(min=1, max=300))
     title_translations = translations(load_default=dict)
-    description = fields.String(validate=validate.Length(max=5000))
-    description_translations = translations(5000, load_default=dict)
+    description = Text(multiline=True, validate=validate.Length(max=5000))
+    description_translations = translations(5000, multiline=True, load_default=dict)
     kind = fields.String(validate=validate.OneOf(SESSION_KINDS))
-    theme = fields.String(validate=validate.Length(min=1, max=120))
+    theme = Text(validate=validate.Length(min=1, max=120))
     theme_translations = translations(120, load_default=dict)
-    starts_at = fields.AwareDateTime()
-    ends_at = fields.AwareDateTime()
-    room = fields.String(validate=validate.Length(max=200))
+    starts_at = Moment()
+    ends_at = Moment()
+    room = Text(validate=validate.Length(max=200))
     room_translations = translations(200, load_default=dict)
-    capacity = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=100_000))
+    capacity = fields.Integer(
+        strict=True, allow_none=True, validate=validate.Range(min=0, max=100_000)
+    )
     speakers = fields.List(Speaker(), validate=validate.Length(max=50))
     language = fields.String(validate=validate.OneOf(LANGUAGES))
 
@@ -165,30 +154,33 @@ class SessionFields(StrictSchema):
 
 
 class SessionIn(SessionFields):
-    code = fields.String(
+    code = Text(
         required=True,
         validate=validate.Regexp(
             r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$", error="Letters, digits, - and _."
         ),
     )
-    title = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    title = Text(required=True, validate=validate.Length(min=1, max=300))
     kind = fields.String(required=True, validate=validate.OneOf(SESSION_KINDS))
-    theme = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    starts_at = fields.AwareDateTime(required=True)
-    ends_at = fields.AwareDateTime(required=True)
+    theme = Text(required=True, validate=validate.Length(min=1, max=120))
+    starts_at = Moment(required=True)
+    ends_at = Moment(required=True)
     capacity = fields.Integer(
-        required=True, allow_none=True, validate=validate.Range(min=0, max=100_000)
+        required=True,
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=0, max=100_000),
     )
-    room = fields.String(load_default="", validate=validate.Length(max=200))
+    room = Text(load_default="", validate=validate.Length(max=200))
     speakers = fields.List(Speaker(), load_default=list, validate=validate.Length(max=50))
     language = fields.String(load_default="en", validate=validate.OneOf(LANGUAGES))
-    description = fields.String(load_default="", validate=validate.Length(max=5000))
+    description = Text(multiline=True, load_default="", validate=validate.Length(max=5000))
 
 
 class SessionPatch(SessionFields):
     # A PATCH changes only what it names: no default may overwrite a stored value.
     title_translations = translations()
-    description_translations = translations(5000)
+    description_translations = translations(5000, multiline=True)
     theme_translations = translations(120)
     room_translations = translations(200)
 
@@ -218,10 +210,10 @@ class DetailsFields(StrictSchema):
     """What a participant tells about themselves, checked alike at registration and on a
     later correction."""
 
-    name = fields.String(validate=validate.Length(min=1, max=200))
-    organisation = fields.String(validate=validate.Length(max=200))
-    city = fields.String(validate=validate.Length(max=120))
-    country = fields.String(metadata={"description": "ISO 3166-1 alpha-2"})
+    name = Text(validate=validate.Length(min=1, max=200))
+    organisation = Text(validate=validate.Length(max=200))
+    city = Text(validate=validate.Length(max=120))
+    country = Text(metadata={"description": "ISO 3166-1 alpha-2"})
     role = fields.String(validate=validate.OneOf(ROLES))
     language = fields.String(validate=validate.OneOf(LANGUAGES))
 
@@ -243,15 +235,15 @@ class DetailsFields(StrictSchema):
 
 
 class RegistrationIn(DetailsFields):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
     email = Email(required=True, validate=validate.Length(max=254))
-    organisation = fields.String(load_default="", validate=validate.Length(max=200))
-    city = fields.String(load_default="", validate=validate.Length(max=120))
-    country = fields.String(required=True, metadata={"description": "ISO 3166-1 alpha-2"})
+    organisation = Text(load_default="", validate=validate.Length(max=200))
+    city = Text(load_default="", validate=validate.Length(max=120))
+    country = Text(required=True, metadata={"description": "ISO 3166-1 alpha-2"})
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
     session_codes = fields.List(
-        fields.String(validate=validate.Length(min=1, max=40)),
+        Text(validate=validate.Length(min=1, max=40)),
         load_default=list,
         validate=validate.Length(max=50),
     )
@@ -302,7 +294,7 @@ class ResendLinkIn(StrictSchema):
 
 
 class AddSessionIn(StrictSchema):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    code = Text(required=True, validate=validate.Length(min=1, max=40))
 
 
 class RegistrationListArgs(Schema):

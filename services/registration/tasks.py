@@ -1,5 +1,8 @@
 """Tasks the registration worker consumes (queue `registration`); thin wrappers over privacy.
 
+Each is consumed at least once and acts once (`shared.consumer.consumer_task`); what cannot be
+handled is kept in the dead-letter table (`DeadLetter`).
+
 The tasks are registered on this service's Celery app only (`register_tasks`, called by
 `create_app`), never as shared tasks, so the web app, the worker and the tests have the same.
 """
@@ -12,26 +15,23 @@ from celery import Celery, Task
 
 from services.registration import privacy
 from services.registration.extensions import db
-from services.registration.models import ProcessedEvent
-from shared.consumer import handle_once
+from services.registration.models import DeadLetter, ProcessedEvent
+from shared.consumer import Handler, consumer_task, handle_once
 from shared.contracts import TaskNames
+
+HANDLERS: dict[str, Handler] = {
+    TaskNames.ERASURE_CONFIRMED: privacy.record_erasure_confirmation,
+    TaskNames.EXPORT_PART: privacy.store_export_part,
+}
 
 
 def register_tasks(celery_app: Celery) -> dict[str, Task]:
     """Define every task of the registration worker on its Celery app; return them by name."""
 
-    @celery_app.task(name=TaskNames.ERASURE_CONFIRMED, shared=False)
-    def erasure_confirmed(**kwargs: Any) -> None:
-        handle_once(
-            db,
-            ProcessedEvent,
-            TaskNames.ERASURE_CONFIRMED,
-            kwargs,
-            privacy.record_erasure_confirmation,
-        )
+    def consumer(name: str, handler: Handler) -> Task:
+        def run(kwargs: dict[str, Any], _task_id: str | None) -> None:
+            handle_once(db, ProcessedEvent, name, kwargs, handler)
 
-    @celery_app.task(name=TaskNames.EXPORT_PART, shared=False)
-    def export_part(**kwargs: Any) -> None:
-        handle_once(db, ProcessedEvent, TaskNames.EXPORT_PART, kwargs, privacy.store_export_part)
+        return consumer_task(celery_app, name, db, DeadLetter, run)
 
-    return {TaskNames.ERASURE_CONFIRMED: erasure_confirmed, TaskNames.EXPORT_PART: export_part}
+    return {name: consumer(name, handler) for name, handler in HANDLERS.items()}

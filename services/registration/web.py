@@ -38,7 +38,13 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
 
 from services.registration import privacy, registrations
-from services.registration.access import REGISTER_LIMIT, RESEND_LIMIT, manage_token, tokens
+from services.registration.access import (
+    limit_new_link,
+    limit_registration,
+    limit_resend,
+    manage_token,
+    tokens,
+)
 from services.registration.extensions import SERVICE, db, organiser_auth
 from services.registration.models import (
     CONFIRMED,
@@ -56,11 +62,11 @@ from services.registration.schemas import (
     check_email,
 )
 from services.registration.seats import SeatResult, seat_results
-from shared import formats, pages
+from shared import formats, pages, validation
 from shared.contracts import LANGUAGES
 from shared.db import utcnow
 from shared.errors import NotFound, RuleError
-from shared.http import csv_response, limiter
+from shared.http import csv_response
 from shared.labels import KIND_LABELS, ROLE_LABELS, countries
 from shared.pages import (
     LANGUAGE_NAMES,
@@ -391,14 +397,22 @@ def _position(field: str) -> int:
     return FORM_ORDER.index(field) if field in FORM_ORDER else len(FORM_ORDER)
 
 
+NON_ASCII_EMAIL = _l(
+    "This address cannot receive our emails: use an address with only Latin letters before the @."
+)
+
+
 def field_errors(invalid: ValidationError) -> dict[str, str]:
     """A refused form's messages in the visitor's language, one per field, in form order."""
     return in_form_order(
-        {
-            field: str(FIELD_ERRORS.get(field, _("Please check this field.")))
-            for field in invalid.messages_dict
-        }
+        {field: field_message(field, messages) for field, messages in invalid.messages_dict.items()}
     )
+
+
+def field_message(field: str, messages: Any) -> str:
+    if field == "email" and messages == [validation.NON_ASCII_EMAIL_ERROR]:
+        return str(NON_ASCII_EMAIL)
+    return str(FIELD_ERRORS.get(field, _("Please check this field.")))
 
 
 def register_page(
@@ -429,7 +443,7 @@ def registration_form() -> dict[str, Any]:
 
 
 @bp.route("/events/<slug>/register", methods=["GET", "POST"])
-@limiter.limit(REGISTER_LIMIT, methods=["POST"])
+@limit_registration
 def register(slug: str) -> Any:
     event = event_or_404(slug)
     if request.method == "GET":
@@ -449,7 +463,7 @@ def register(slug: str) -> Any:
 
 
 @bp.route("/events/<slug>/resend-link", methods=["GET", "POST"])
-@limiter.limit(RESEND_LIMIT, methods=["POST"])
+@limit_resend
 def resend_link(slug: str) -> Any:
     event = event_or_404(slug)
     context = {"event": event, "title": event_title(event), "email": "", "error": None}
@@ -497,9 +511,31 @@ def participant_or_404() -> Registration:
         g.page_target = ("web.manage", {"token": (request.view_args or {}).get("token")})
     registration = participant_in_path()
     if registration is None:
-        abort(not_found(_("This link is not valid (any more).")))
+        abort(link_replaced() or not_found(_("This link is not valid (any more).")))
     get_locale()  # fix the page language now: the action may delete the registration
     return registration
+
+
+def link_replaced() -> Response | None:
+    """410 for a genuine link whose registration has had a new one sent since: say so, and
+    offer to send the newest one again."""
+    claim = tokens().verify(str((request.view_args or {}).get("token")))
+    registration = db.session.get(Registration, claim.registration_id) if claim else None
+    if registration is None:
+        return None
+    message = _(
+        "A new personal link has been sent for this registration since, so this one no longer "
+        "works. Use the newest link you received, or ask for it again."
+    )
+    return make_response(
+        page(
+            "not_found.html",
+            410,
+            heading=_("This link is no longer valid"),
+            message=message,
+            events=[registration.event],
+        )
+    )
 
 
 def addable(rows: list[SessionRow], registration: Registration) -> tuple[list[SessionRow], bool]:
@@ -688,6 +724,28 @@ def cancel(token: str) -> Any:
         registration,
         lambda: registrations.cancel(db.session, registration),
         lambda _released: _("Your registration is cancelled and your places are released."),
+    )
+
+
+@bp.post("/manage/<token>/new-link")
+@limit_new_link
+def new_link(token: str) -> Any:
+    """Revoke this link and email a new one; the new one is not shown here, since whoever has
+    the old link (a forwarded email) could be the one asking."""
+    registration = participant_or_404()
+    registrations.renew_link(db.session, registration)
+    db.session.commit()
+    event = registration.event
+    g.page_target = ("web.programme", {"slug": event.slug})  # the old link leads nowhere now
+    return page(
+        "error.html",
+        heading=_("A new link is on its way"),
+        message=_(
+            "We have emailed a new personal link to %(email)s. The link you used no longer works.",
+            email=registration.email,
+        ),
+        event=event,
+        title=event_title(event),
     )
 
 

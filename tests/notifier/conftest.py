@@ -21,6 +21,7 @@ import redis as redis_lib
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from services.notifier.breaker import KEY_PREFIX
 from shared import contracts
 from shared.config import Settings
 from shared.contracts import Queues, TaskNames
@@ -59,6 +60,7 @@ class SmtpServer:
 
     port: int
     mode: str = "accept"  # or "refuse" (550), "defer" (451)
+    smtputf8: bool = True  # offers SMTPUTF8 (aiosmtpd's default), which non-ASCII local parts need
     received: list[Received] = field(default_factory=list)
     controller: Controller | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -81,7 +83,9 @@ class SmtpServer:
         return "250 Message accepted"
 
     def start(self) -> None:
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(
+            self, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=self.smtputf8
+        )
         self.controller.start()
 
     def stop(self) -> None:
@@ -121,13 +125,22 @@ def notifier_db(backend: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+QUEUES = (Queues.NOTIFIER, Queues.NOTIFIER_DELIVERY, Queues.REGISTRATION, Queues.FEEDBACK)
+
+
+def empty_broker(client: redis_lib.Redis) -> None:
+    """The queues emptied, and the SMTP circuit breaker closed (its state is in Redis)."""
+    breaker = client.keys(f"{KEY_PREFIX}:*")
+    client.delete(*QUEUES, *breaker)
+
+
 @pytest.fixture
 def broker(redis_url: str) -> Iterator[redis_lib.Redis]:
-    """The test Redis, with the notifier's queue emptied."""
+    """The test Redis, with the notifier's queues emptied and its circuit breaker closed."""
     client = redis_lib.Redis.from_url(redis_url)
-    client.delete(Queues.NOTIFIER, Queues.REGISTRATION, Queues.FEEDBACK)
+    empty_broker(client)
     yield client
-    client.delete(Queues.NOTIFIER, Queues.REGISTRATION, Queues.FEEDBACK)
+    empty_broker(client)
 
 
 def queued(broker: redis_lib.Redis, queue: str) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from services.notifier.app import create_app
 from services.notifier.extensions import db
 from services.notifier.models import Message
-from shared.contracts import OwnTasks, TaskNames
+from shared.contracts import OwnTasks, Queues, TaskNames
 from tests.helpers import bearer
 from tests.notifier.conftest import Messages, queued
 
@@ -103,12 +103,14 @@ def test_an_organiser_resends_a_failed_message_and_it_arrives(
     with notifier_app.app_context():
         message_id = db.session.scalar(select(Message.id))
     smtp.mode = "accept"
-    broker.delete("notifier")
+    broker.delete(Queues.NOTIFIER_DELIVERY)
 
     response = notifier_client.post(f"/api/v1/messages/{message_id}/resend", headers=organiser)
     assert response.status_code == 202
     assert response.get_json()["status"] == "queued"
-    assert [m["kwargs"] for m in queued(broker, "notifier")] == [{"message_id": message_id}]
+    assert [m["kwargs"] for m in queued(broker, Queues.NOTIFIER_DELIVERY)] == [
+        {"message_id": message_id}
+    ]
     run_task(OwnTasks.DELIVER, message_id=message_id)
     assert len(smtp.wait_for(1)) == 1
     again = notifier_client.post(f"/api/v1/messages/{message_id}/resend", headers=organiser)

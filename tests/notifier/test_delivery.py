@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from icalendar import Calendar
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from services.notifier import delivery, messages
 from services.notifier.emails import message_id
@@ -20,6 +20,7 @@ from services.notifier.models import (
     QUEUED,
     RETRYING,
     SENT,
+    DeadLetter,
     ErasedRegistration,
     Message,
     Outbox,
@@ -46,7 +47,7 @@ def queued_deliveries(broker: Any) -> list[str]:
     """The message ids of the `notifier.deliver` tasks waiting in Redis."""
     return [
         m["kwargs"]["message_id"]
-        for m in queued(broker, Queues.NOTIFIER)
+        for m in queued(broker, Queues.NOTIFIER_DELIVERY)
         if m["task"] == OwnTasks.DELIVER
     ]
 
@@ -226,7 +227,7 @@ def test_the_sweeper_queues_a_message_whose_task_was_lost(
 ):
     run_task(TaskNames.REGISTERED, **ana.registered())
     row = one_row(notifier_app)
-    broker.delete(Queues.NOTIFIER)  # as if the worker died between commit and queuing
+    broker.delete(Queues.NOTIFIER_DELIVERY)  # as if the worker died between commit and queuing
     with db.transaction() as session:
         session.execute(update(Message).values(next_attempt_at=utcnow() - timedelta(minutes=5)))
     runner = notifier_app.test_cli_runner()
@@ -360,18 +361,20 @@ def test_changed_details_after_erasure_bring_nobody_back(notifier_app, run_task,
     assert "Ana Dupont" not in dump
 
 
-def test_a_message_breaking_its_contract_is_recorded_failed_with_the_reason(
+def test_a_message_breaking_its_contract_is_a_dead_letter_with_the_reason(
     notifier_app, run_task, broker, ana
 ):
     bad = ana.registered()
     bad["participant"]["language"] = "de"
     del bad["seats"]
     run_task(TaskNames.REGISTERED, **bad)
-    row = one_row(notifier_app)
-    assert (row.status, row.template, row.to_address) == (FAILED, "confirmation", "")
-    assert row.last_error.startswith("contract: registration.registered")
-    assert "seats" in row.last_error and "language" in row.last_error
-    assert ana.email not in row.last_error
+    with notifier_app.app_context():
+        letter = db.session.scalar(select(DeadLetter))
+        assert db.session.scalar(select(func.count()).select_from(Message)) == 0
+    assert letter.error.startswith("contract: registration.registered")
+    assert "seats" in letter.error and "language" in letter.error
+    assert ana.email not in letter.error
+    assert letter.subject == bad["participant"]["registration_id"]
     assert queued_deliveries(broker) == []
 
 

@@ -16,7 +16,7 @@ from icalendar import Calendar
 from sqlalchemy import select, update
 
 from services.notifier.extensions import db as notifier_db_handle
-from services.notifier.models import FAILED, RETRYING, SENT, Message, Recipient
+from services.notifier.models import FAILED, RETRYING, SENT, DeadLetter, Message, Recipient
 from services.notifier.models import Outbox as NotifierOutbox
 from services.registration.extensions import db as registration_db_handle
 from services.registration.models import Outbox as RegistrationOutbox
@@ -27,14 +27,17 @@ from shared.db import utcnow
 from shared.outbox import relay_batch
 from tests.helpers import SECRET_KEY, now, start_worker
 from tests.notifier.conftest import FEEDBACK_URL, all_text, queued
+from tools.fault_table import launch_worker
 
 pytestmark = pytest.mark.slow
 BRUSSELS = ZoneInfo("Europe/Brussels")
 ANA = {"email": "ana.dupont@example.org", "name": "Ana Dupont", "language": "fr"}
 
 
-def start_notifier_worker(settings: Any, smtp: Any, log_path: Path) -> subprocess.Popen[bytes]:
-    """`celery -A services.notifier.worker worker -Q notifier`, its log kept in a file."""
+def start_notifier_worker(
+    settings: Any, smtp: Any, log_path: Path, queue: str = Queues.NOTIFIER
+) -> subprocess.Popen[bytes]:
+    """`celery -A services.notifier.worker worker -Q <queue>`, its log kept in a file."""
     environment = {
         "REDIS_URL": settings.redis_url,
         "NOTIFIER_DATABASE_URL": settings.notifier_database_url,
@@ -47,6 +50,8 @@ def start_notifier_worker(settings: Any, smtp: Any, log_path: Path) -> subproces
         "NOTIFIER_RETRY_BASE_SECONDS": "0.5",
         "NOTIFIER_RETRY_MAX_SECONDS": "1",
     }
+    if queue == Queues.NOTIFIER_DELIVERY:
+        return launch_worker(queue, environment, log_path)
     with log_path.open("wb") as log:
         return start_worker("notifier", environment, stdout=log, stderr=subprocess.STDOUT)
 
@@ -62,8 +67,12 @@ def notifier_worker(
 ) -> Iterator[Any]:
     process = start_notifier_worker(notifier_settings, smtp, tmp_path / "worker.log")
     process.log_path = tmp_path / "worker.log"  # type: ignore[attr-defined]
+    deliveries = start_notifier_worker(
+        notifier_settings, smtp, tmp_path / "delivery.log", Queues.NOTIFIER_DELIVERY
+    )
     yield process
     stop(process)
+    stop(deliveries)
 
 
 def wait_for(predicate: Any, timeout: float = 30.0) -> None:
@@ -86,7 +95,9 @@ def relay_registration(registration_app: Any, settings: Any) -> int:
 
 
 def worker_log(worker: Any) -> str:
-    return str(worker.log_path.read_text(errors="replace"))
+    """What the events worker and the delivery worker beside it have logged."""
+    logs = sorted(worker.log_path.parent.glob("*.log"))
+    return "".join(path.read_text(errors="replace") for path in logs)
 
 
 def send(settings: Any, name: str, kwargs: dict[str, Any]) -> None:
@@ -190,15 +201,20 @@ def test_a_recipient_refused_with_550_is_failed_and_not_retried(
     assert smtp.received == []
 
 
-def test_a_message_breaking_its_contract_is_recorded_and_the_worker_goes_on(
+def test_a_message_breaking_its_contract_is_a_dead_letter_and_the_worker_goes_on(
     settings, notifier_app, notifier_worker, smtp, ana
 ):
     send(settings, TaskNames.REGISTERED, {"registration_id": "x", "surprise": True})
     send(settings, TaskNames.LINK_REQUESTED, ana.link_requested())
     smtp.wait_for(1)
-    wait_for(lambda: len(messages(notifier_app)) == 2)
-    rejected = next(m for m in messages(notifier_app) if m.status == FAILED)
-    assert rejected.last_error.startswith("contract: registration.registered")
+
+    def letters() -> list[DeadLetter]:
+        with notifier_app.app_context():
+            return list(notifier_db_handle.session.scalars(select(DeadLetter)).all())
+
+    wait_for(lambda: len(letters()) == 1)
+    assert letters()[0].error.startswith("contract: registration.registered")
+    assert [m.status for m in messages(notifier_app)] == [SENT]
     assert notifier_worker.poll() is None
 
 
@@ -248,10 +264,12 @@ def test_a_worker_starting_up_sends_what_a_crashed_one_left_queued(
     notifier_settings, notifier_app, run_task, smtp, broker, tmp_path, ana
 ):
     run_task(TaskNames.REGISTERED, **ana.registered())
-    broker.delete(Queues.NOTIFIER)  # the delivery task was lost with the worker that died
+    broker.delete(Queues.NOTIFIER_DELIVERY)  # the delivery task was lost with the worker that died
     with notifier_db_handle.transaction() as session:
         session.execute(update(Message).values(next_attempt_at=utcnow() - timedelta(minutes=5)))
-    process = start_notifier_worker(notifier_settings, smtp, tmp_path / "worker.log")
+    process = start_notifier_worker(
+        notifier_settings, smtp, tmp_path / "worker.log", Queues.NOTIFIER_DELIVERY
+    )
     try:
         (received,) = smtp.wait_for(1)
     finally:

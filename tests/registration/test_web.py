@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -400,10 +401,9 @@ def test_resend_link_is_rate_limited(settings, registration_db, make_event):
     # A fresh client address per run: the counters live in the shared Redis.
     address = f"10.{os.getpid() % 250}.{datetime.now().microsecond % 250}.7"
     url = f"/events/{event['slug']}/resend-link"
+    email = f"x-{uuid.uuid4().hex[:12]}@example.org"  # its counter too lives in the shared Redis
     statuses = [
-        registration_client.post(
-            url, data={"email": "x@example.org"}, environ_base={"REMOTE_ADDR": address}
-        )
+        registration_client.post(url, data={"email": email}, environ_base={"REMOTE_ADDR": address})
         for _ in range(6)
     ]
     assert [r.status_code for r in statuses] == [200] * 5 + [429]
@@ -563,3 +563,14 @@ def test_every_rule_a_participant_can_break_has_a_translated_message():
     )
     codes = set(regex.findall(r'code="([a-z_]+)"', source))
     assert codes and codes <= set(web.RULE_MESSAGES)
+
+
+def test_an_address_that_cannot_receive_our_emails_is_explained_in_the_page_language(
+    registration_client, make_event
+):
+    event = make_event()
+    response = registration_client.post(
+        f"/events/{event['slug']}/register?lang=fr", data=form(email="jösé@example.org")
+    )
+    assert response.status_code == 422
+    assert "Cette adresse ne peut pas recevoir nos e-mails" in text(response)

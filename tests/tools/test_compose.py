@@ -353,6 +353,15 @@ def test_registration_processes(services: dict[str, dict[str, Any]]) -> None:
     assert relay[-1] == "relay"
 
 
+def test_emails_go_out_from_a_worker_of_their_own(services: dict[str, dict[str, Any]]) -> None:
+    events = command_of(services["notifier-worker"])
+    deliveries = command_of(services["notifier-delivery"])
+    for command in (events, deliveries):
+        assert command[:3] == ["celery", "-A", "services.notifier.worker"]
+    assert events[events.index("-Q") + 1] == "notifier"
+    assert deliveries[deliveries.index("-Q") + 1] == "notifier.delivery"
+
+
 def test_dockerfile_builds_a_non_root_python_image() -> None:
     dockerfile = DOCKERFILE.read_text()
     assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, flags=re.MULTILINE)

@@ -59,6 +59,7 @@ def test_processes_are_web_worker_relay_and_embedded_redis(environ, tmp_path):
         "registration-relay",
         "notifier-web",
         "notifier-worker",
+        "notifier-delivery",
         "notifier-relay",
         "notifier-sweeper",
         "feedback-web",
@@ -74,6 +75,15 @@ def test_processes_are_web_worker_relay_and_embedded_redis(environ, tmp_path):
     assert web.endswith("services.registration.wsgi:app")
     assert "-m celery -A services.registration.worker worker -Q registration " in worker
     assert commands["registration-relay"].endswith("--app services.registration.app relay")
+
+
+def test_emails_go_out_from_a_worker_of_their_own(environ, tmp_path):
+    _, processes = prepare(environ, tmp_path / "var")
+    commands = dict(processes)
+    events, deliveries = commands["notifier-worker"], commands["notifier-delivery"]
+    assert "-A services.notifier.worker worker -Q notifier -n notifier@%h " in events
+    assert "-A services.notifier.worker worker -Q notifier.delivery " in deliveries
+    assert "-n notifier.delivery@%h " in deliveries
 
 
 def test_no_embedded_redis_when_redis_url_is_set(environ, tmp_path):
