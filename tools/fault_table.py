@@ -45,6 +45,7 @@ from shared import contracts
 from shared.config import ROOT
 from shared.contracts import Queues, TaskNames
 from shared.db import new_id, utcnow
+from tools.notifier_bench import free_port, registered_message
 
 FAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
 SECRET_KEY = "fault-table-secret-key-0123456789abcdef"
@@ -282,18 +283,7 @@ SESSION = {
 
 
 def registered(index: int) -> dict[str, Any]:
-    participant = {
-        "registration_id": new_id(),
-        "email": f"participant{index}@example.org",
-        "name": f"Participant {index}",
-        "language": ("fr", "nl", "en")[index % 3],
-        "token_version": 1,
-    }
-    seat = {"session": SESSION, "status": "confirmed", "waitlist_position": None}
-    body = {"event": EVENT, "participant": participant, "seats": [seat]}
-    return contracts.dump(
-        TaskNames.REGISTERED, {"event_id": new_id(), "occurred_at": utcnow(), **body}
-    )
+    return registered_message(index, EVENT, SESSION)
 
 
 def erased(registration_id: str) -> dict[str, Any]:
@@ -396,10 +386,7 @@ def fresh_rig(redis_url: str, work: Path) -> Rig:
     client = redis.Redis.from_url(redis_url)
     client.delete(Queues.NOTIFIER, Queues.NOTIFIER_DELIVERY, "unacked", "unacked_index")
     client.delete(*client.keys(f"{KEY_PREFIX}:*"), "unacked_mutex")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    server = Server(port)
+    server = Server(free_port())
     server.start()
     with create_engine(url).connect() as connection:
         connection.execute(text("SELECT 1"))

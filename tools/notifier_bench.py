@@ -69,7 +69,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _registered(index: int, event: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
+def registered_message(
+    index: int, event: dict[str, Any], session: dict[str, Any]
+) -> dict[str, Any]:
+    """A `registration.registered` message for participant `index`, confirmed in `session`."""
     participant = {
         "registration_id": new_id(),
         "email": f"participant{index}@example.org",
@@ -178,7 +181,7 @@ def run_bench(
                 messages.handle_event(
                     session,
                     TaskNames.REGISTERED,
-                    contracts.load(TaskNames.REGISTERED, _registered(i, event, visit)),
+                    contracts.load(TaskNames.REGISTERED, registered_message(i, event, visit)),
                     links,
                     settings.mail_from,
                 )[0]
@@ -214,7 +217,7 @@ def run_bench(
             for i in range(rush):
                 sender.send_task(
                     TaskNames.REGISTERED,
-                    kwargs=_registered(n + i, event, visit),
+                    kwargs=registered_message(n + i, event, visit),
                     queue=Queues.NOTIFIER,
                 )
             rush_end = time.monotonic()
@@ -236,7 +239,9 @@ def warm_up(event: Any, session: Any, sender: Any, sink: Sink) -> float:
     started = time.monotonic()
     before = sink.count
     sender.send_task(
-        TaskNames.REGISTERED, kwargs=_registered(10**6, event, session), queue=Queues.NOTIFIER
+        TaskNames.REGISTERED,
+        kwargs=registered_message(10**6, event, session),
+        queue=Queues.NOTIFIER,
     )
     sink.wait_for(before + 1, timeout=120)
     return time.monotonic() - started
