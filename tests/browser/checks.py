@@ -178,6 +178,13 @@ def choose_value(page: Page, selector: str, value: str) -> None:
     assert page.input_value(selector) == value, f"option {value!r} not reached in {selector}"
 
 
+def follow(page: Page, selector: str) -> None:
+    """Follow a link (the first matching `selector`) and wait for the page it leads to: a
+    check on the page before it has arrived would read the one it leaves."""
+    with page.expect_navigation():
+        page.locator(selector).first.click()
+
+
 def send(page: Page, selector: str = "main form button[type=submit]") -> None:
     """Send a form: Tab to its button, press Enter, wait for the next page."""
     tab_to(page, selector)

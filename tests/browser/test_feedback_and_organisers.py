@@ -7,7 +7,7 @@ import time
 
 from playwright.sync_api import Page
 
-from tests.browser.checks import check_page, pick, send, type_into
+from tests.browser.checks import check_page, follow, pick, send, type_into
 from tests.browser.programme import SESSIONS, SLUG, TITLE, Programme
 from tests.browser.stack import Stack
 from tests.browser.test_participant import refused, sign_in
@@ -54,7 +54,7 @@ def open_event_as_organiser(page: Page, service: str, language: str) -> None:
     page.goto(f"{service}/organiser")
     sign_in(page, language)
     check_page(page, language)
-    page.locator(f"main a[href$='/organiser/events/{SLUG}']").click()
+    follow(page, f"main a[href$='/organiser/events/{SLUG}']")
 
 
 def test_registration_organiser_pages(
@@ -75,9 +75,9 @@ def test_feedback_organiser_pages(
     send(page, "form[action$='/recommendations'] button[type=submit]")  # nothing written
     refused(page, language)
 
-    page.locator(f"main a[href$='/organiser/events/{SLUG}/report']").first.click()
+    follow(page, f"main a[href$='/organiser/events/{SLUG}/report']")
     check_page(page, language, TITLE[language])
-    page.locator(f"a[href$='/organiser/events/{SLUG}']").first.click()  # back to the dashboard
+    follow(page, f"a[href$='/organiser/events/{SLUG}']")  # back to the dashboard
     check_page(page, language)
 
 
@@ -89,10 +89,10 @@ def test_notifier_organiser_pages(
         sign_in(page, language)
     wait_for(page, "main a[href*='/messages/']")
     check_page(page, language)
-    page.locator("main a[href*='/messages/']").first.click()
+    follow(page, "main a[href*='/messages/']")
     check_page(page, language)
     page.goto(f"{stack.notifier}/caught")
     wait_for(page, "main a[href*='/caught/']")
     check_page(page, language)
-    page.locator("main a[href*='/caught/']").first.click()
+    follow(page, "main a[href*='/caught/']")
     check_page(page, language)

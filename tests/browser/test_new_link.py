@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page
 
-from tests.browser.checks import check_page, send
+from tests.browser.checks import check_page, follow, send
 from tests.browser.programme import SLUG, Programme, register
 from tests.browser.stack import Stack
 
@@ -28,5 +28,5 @@ def test_a_new_link_replaces_the_old_one(
     answer = page.goto(f"{stack.registration}/manage/{token}")
     assert answer is not None and answer.status == 410
     check_page(page, language)
-    page.locator(f"main a[href$='/events/{SLUG}/resend-link']").click()
+    follow(page, f"main a[href$='/events/{SLUG}/resend-link']")
     check_page(page, language)

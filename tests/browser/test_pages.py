@@ -7,7 +7,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.checks import check_page, send
+from tests.browser.checks import check_page, follow, send
 from tests.browser.programme import SLUG, THEMES, TITLE, Programme
 from tests.browser.stack import Stack
 
@@ -35,7 +35,7 @@ def test_programme_jumps_to_a_day_and_filters_by_theme(
 @pytest.mark.parametrize("service", ["registration", "feedback", "notifier"])
 def test_accessibility_statement(stack: Stack, page: Page, language: str, service: str) -> None:
     page.goto(stack.urls[service] + "/")
-    page.locator("footer a[href$='/accessibility']").first.click()
+    follow(page, "footer a[href$='/accessibility']")
     check_page(page, language)
     assert page.locator("main h2").count() >= 4
 

@@ -10,7 +10,7 @@ import time
 from playwright.sync_api import Page
 
 from tests.browser import checks
-from tests.browser.checks import check_page, send, tab_to, tick, type_into
+from tests.browser.checks import check_page, follow, send, tab_to, tick, type_into
 from tests.browser.programme import CITY, SLUG, TITLE, Programme, register
 from tests.browser.stack import Stack
 from tests.helpers import ORGANISER_TOKEN
@@ -34,7 +34,7 @@ def test_register_with_errors_then_a_conflict_then_success(
     page.goto(f"{stack.registration}/events/{SLUG}")
     check_page(page, language, TITLE[language])
     assert CITY[language] in page.inner_text("main")
-    page.locator(f"main a[href*='/events/{SLUG}/register']").first.click()
+    follow(page, f"main a[href*='/events/{SLUG}/register']")
     check_page(page, language, TITLE[language])
 
     send(page)  # nothing filled in
@@ -81,7 +81,7 @@ def confirmation_link(page: Page, stack: Stack, email: str, language: str) -> st
         assert time.monotonic() < deadline, f"no email to {email} after {EMAIL_SECONDS} s"
         time.sleep(0.5)
         page.reload()
-    page.locator(f"main li:has-text('{email}') a").first.click()
+    follow(page, f"main li:has-text('{email}') a")
     check_page(page, language)
     body = page.frame_locator("iframe").locator("a[href*='/manage/']").first
     return str(body.get_attribute("href"))
@@ -109,7 +109,7 @@ def test_manage_drop_add_details_download_and_cancel(
     assert "T2" not in offered and "T1" not in offered and "OPEN" in offered
 
     # Releasing a seat asks first.
-    page.locator(RELEASE.format("V1")).click()
+    follow(page, RELEASE.format("V1"))
     check_page(page, language)
     send(page)
     check_page(page, language)
