@@ -30,7 +30,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared import contracts
-from shared.db import Database, UTCDateTime, new_id, utcnow
+from shared.db import Database, UTCDateTime, new_id, serialise_on, utcnow
 from shared.deadletters import MAX_ATTEMPTS, Failure, bury, describe
 
 log = structlog.get_logger(__name__)
@@ -57,6 +57,15 @@ class ErasedRegistrationMixin:
 
     registration_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     erased_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def is_erased(db: Session, model: type[Any], registration_id: str) -> bool:
+    """Whether the person was erased here (`model`: the service's ErasedRegistration); an
+    erasure of them in progress is waited for. Called first by every handler about a person,
+    erasure included: on PostgreSQL they queue behind each other, so an event and the erasure
+    handled at the same moment never both see "not erased yet"."""
+    serialise_on(db, f"registration:{registration_id}")
+    return db.get(model, registration_id) is not None
 
 
 def handle_once(

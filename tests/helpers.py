@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -144,3 +146,24 @@ def compile_catalogues() -> None:
         with os.fdopen(handle, "wb") as mo_file:
             write_mo(mo_file, catalog)
         os.replace(temporary, mo_path)
+
+
+def at_once(*functions: Callable[[], object]) -> None:
+    """Run the functions in threads of their own, released at the same moment; re-raise."""
+    start = threading.Barrier(len(functions))
+    errors: list[BaseException] = []
+
+    def run(function: Callable[[], object]) -> None:
+        try:
+            start.wait()
+            function()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(function,)) for function in functions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]

@@ -30,10 +30,11 @@ from services.feedback.models import (
     Report,
     ThemeMember,
 )
+from shared import consumer
 from shared.auth import ParticipantClaim
 from shared.consumer import Handler
 from shared.contracts import TaskNames
-from shared.db import serialise_on, utcnow
+from shared.db import utcnow
 from shared.errors import NotFound, Unauthorised
 from shared.sql import dialect_insert
 
@@ -59,12 +60,7 @@ def mark_report_dirty(db: Session, event_id: int, now: datetime | None = None) -
 
 
 def is_erased(db: Session, registration_id: str) -> bool:
-    """Whether the person was erased here; an erasure of them in progress is waited for.
-
-    Called first by every handler about a person, erasure included: they queue behind each
-    other, so an event and the erasure handled at once never both see "not erased yet"."""
-    serialise_on(db, f"registration:{registration_id}")
-    return db.get(ErasedRegistration, registration_id) is not None
+    return consumer.is_erased(db, ErasedRegistration, registration_id)
 
 
 def unless_erased(handler: Handler) -> Handler:

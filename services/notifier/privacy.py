@@ -21,19 +21,14 @@ from services.notifier.models import (
     Outbox,
     Recipient,
 )
-from shared import deadletters
+from shared import consumer, deadletters
 from shared.contracts import TaskNames
-from shared.db import forget_deleted_rows, serialise_on
+from shared.db import forget_deleted_rows
 from shared.outbox import add_event
 
 
 def is_erased(db: Session, registration_id: str) -> bool:
-    """Whether the person was erased here; an erasure of them in progress is waited for.
-
-    Called before anything is written about the person: on PostgreSQL, an event and the
-    erasure handled at the same moment would otherwise both see "not erased yet"."""
-    serialise_on(db, f"registration:{registration_id}")
-    return db.get(ErasedRegistration, registration_id) is not None
+    return consumer.is_erased(db, ErasedRegistration, registration_id)
 
 
 def export(db: Session, registration_id: str, request_id: str) -> None:

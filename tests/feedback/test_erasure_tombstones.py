@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-
 import pytest
 from sqlalchemy import func, select
 
@@ -19,6 +16,7 @@ from services.feedback.models import (
 from shared.contracts import TaskNames
 from shared.db import new_id
 from tests.feedback.helpers import feedback_url
+from tests.helpers import at_once
 
 
 def held_on(app, registration_id: str) -> int:
@@ -124,27 +122,6 @@ def test_an_erasure_delivered_twice_under_two_ids_leaves_one_tombstone(feedback_
 
 
 ROUNDS = 30
-
-
-def at_once(*functions: Callable[[], object]) -> None:
-    """Run the functions in threads of their own, released at the same moment; re-raise."""
-    start = threading.Barrier(len(functions))
-    errors: list[BaseException] = []
-
-    def run(function: Callable[[], object]) -> None:
-        try:
-            start.wait()
-            function()
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(function,)) for function in functions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
 
 
 def test_a_registration_and_its_erasure_at_once_never_leave_the_person(

@@ -10,8 +10,7 @@ from services.notifier import messages
 from services.notifier.extensions import db
 from services.notifier.models import ErasedRegistration, Message, Recipient
 from shared.contracts import TaskNames
-from tests.feedback.test_erasure_tombstones import at_once
-from tests.helpers import require_postgres
+from tests.helpers import at_once, require_postgres
 from tests.notifier.conftest import Messages
 
 pytestmark = pytest.mark.postgres
