@@ -1,10 +1,9 @@
-"""Organiser bearer tokens (stored hashed), organiser web sessions (kept in Redis, revocable)
-and participant tokens (signed, revocable)."""
+"""Organiser bearer tokens (stored hashed), organiser web sessions (one for every service, kept
+in Redis, revocable) and participant tokens (signed, revocable)."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -14,13 +13,14 @@ from datetime import datetime
 from itsdangerous import BadSignature, URLSafeSerializer
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from shared.db import UTCDateTime, utcnow
 
 ORGANISER_TOKEN_PREFIX = "org_"
 _PARTICIPANT_SALT = "participant-token"
+_EMAIL_CONFIRMATION_SALT = "email-confirmation"
 
 
 def hash_token(token: str) -> str:
@@ -42,33 +42,40 @@ class OrganiserTokenMixin:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    @declared_attr
+    def account_id(cls) -> Mapped[str | None]:
+        """The organiser account the token acts for (ORGANISER_TOKEN has none)."""
+        return mapped_column(
+            String(32), ForeignKey("organiser_accounts.id", ondelete="CASCADE"), index=True
+        )
 
-def organiser_token_is_valid(
-    session: Session, model: type[OrganiserTokenMixin], token: str, env_token: str | None
-) -> bool:
-    return organiser_token_hash_is_valid(session, model, hash_token(token), env_token)
+
+# One web sign-in for every service (they share a host, so a cookie, and a Redis): a session
+# under the SHA-256 of its random id, and per account the set of its sessions' keys.
+SESSION_KEY_PREFIX = "agora:organiser-session:"
+ACCOUNT_SESSIONS_PREFIX = "agora:organiser-sessions-of:"
 
 
-def organiser_token_hash_is_valid(
-    session: Session, model: type[OrganiserTokenMixin], token_hash: str, env_token: str | None
-) -> bool:
-    """Whether the token with this SHA-256 is ORGANISER_TOKEN or a stored, unrevoked token."""
-    if env_token and hmac.compare_digest(token_hash, hash_token(env_token)):
-        return True
-    row = session.scalar(select(model).where(model.token_hash == token_hash))
-    return row is not None and row.revoked_at is None
+@dataclass(frozen=True)
+class OrganiserSession:
+    """Who a web session signed in, and with which token (its hash) if it was one."""
+
+    account_id: str
+    token_hash: str | None = None
 
 
 class OrganiserSessions:
-    """Organiser web sessions of one service, in Redis: the browser holds a random id, Redis
-    (under the id's SHA-256, with an expiry) the hash of the token that signed in, so signing
-    out deletes the session and a revoked token ends its sessions at their next request.
+    """Organiser web sessions of every service, in Redis: the browser holds a random id, Redis
+    (under the id's SHA-256, with an expiry) the account it signed in and, for a sign-in with a
+    token, that token's hash. Signing out on any service deletes the session for all of them;
+    `end_all` ends an account's sessions (disabled); each service checks the account (and the
+    token) against its own copy at every request.
 
-    Redis unreachable: nobody is signed in (and signing in fails with `RedisError`).
+    Redis unreachable: nobody is signed in (and `start` raises `RedisError`).
     """
 
-    def __init__(self, redis_url: str, service: str) -> None:
-        self._redis_url, self._prefix = redis_url, f"agora:{service}:organiser-session:"
+    def __init__(self, redis_url: str) -> None:
+        self._redis_url = redis_url
         self._client: Redis | None = None
 
     @property
@@ -80,33 +87,69 @@ class OrganiserSessions:
             )
         return self._client
 
-    def _key(self, session_id: str) -> str:
-        return self._prefix + hash_token(session_id)
+    @staticmethod
+    def key(session_id: str) -> str:
+        return SESSION_KEY_PREFIX + hash_token(session_id)
 
-    def start(self, token_hash: str, seconds: int) -> str:
+    def start(self, account_id: str, seconds: int, token_hash: str | None = None) -> str:
         session_id = secrets.token_urlsafe(32)
         now = time.time()
-        record = {"token_hash": token_hash, "created": now, "expires": now + seconds}
-        self.client.set(self._key(session_id), json.dumps(record), ex=seconds)
+        record = {"account_id": account_id, "created": now, "expires": now + seconds}
+        if token_hash is not None:
+            record["token_hash"] = token_hash
+        key, of_account = self.key(session_id), ACCOUNT_SESSIONS_PREFIX + account_id
+        pipe = self.client.pipeline()
+        pipe.set(key, json.dumps(record), ex=seconds)
+        pipe.sadd(of_account, key)
+        pipe.ttl(of_account)
+        ttl = pipe.execute()[-1]
+        if ttl < seconds:  # the set lasts as long as the longest of its sessions
+            self.client.expire(of_account, seconds)
         return session_id
 
-    def token_hash(self, session_id: str) -> str | None:
-        """The hash of the token that signed this session in, while the session lasts."""
+    def session(self, session_id: str) -> OrganiserSession | None:
+        """The session's account (and token hash), while it lasts."""
         try:
-            raw = self.client.get(self._key(session_id))
+            raw = self.client.get(self.key(session_id))
         except RedisError:
             return None
-        record = json.loads(raw) if raw else None
+        try:
+            record = json.loads(raw) if raw else None
+        except ValueError:
+            return None
         if not isinstance(record, dict) or record.get("expires", 0) <= time.time():
             return None
-        token_hash = record.get("token_hash")
-        return token_hash if isinstance(token_hash, str) else None
+        account_id, token_hash = record.get("account_id"), record.get("token_hash")
+        if not isinstance(account_id, str):
+            return None
+        return OrganiserSession(account_id, token_hash if isinstance(token_hash, str) else None)
+
+    def account_id(self, session_id: str) -> str | None:
+        found = self.session(session_id)
+        return found.account_id if found is not None else None
 
     def end(self, session_id: str) -> None:
+        key = self.key(session_id)
         try:
-            self.client.delete(self._key(session_id))
+            found = self.session(session_id)
+            pipe = self.client.pipeline()
+            pipe.delete(key)
+            if found is not None:
+                pipe.srem(ACCOUNT_SESSIONS_PREFIX + found.account_id, key)
+            pipe.execute()
         except RedisError:
             pass  # it expires on its own; this browser's cookie is removed anyway
+
+    def end_all(self, account_id: str) -> bool:
+        """End every session of an account (False if Redis could not be reached: each service
+        still refuses a disabled account's sessions, from its own copy)."""
+        of_account = ACCOUNT_SESSIONS_PREFIX + account_id
+        try:
+            keys = self.client.smembers(of_account)
+            self.client.delete(of_account, *keys)
+        except RedisError:
+            return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -132,6 +175,14 @@ class ParticipantTokens:
         if not isinstance(registration_id, str) or not isinstance(version, int):
             return None
         return ParticipantClaim(registration_id, version)
+
+
+class EmailConfirmationTokens(ParticipantTokens):
+    """The link that confirms a participant's address: only ever emailed, never answered by
+    the API. Its own salt: a manage link confirms nothing, a confirmation link manages nothing."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._serializer = URLSafeSerializer(secret_key, salt=_EMAIL_CONFIRMATION_SALT)
 
 
 def bearer_token(header: str | None) -> str | None:

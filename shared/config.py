@@ -112,6 +112,7 @@ class Settings:
     organiser_token: str | None = None
     public_base_url: str = "http://127.0.0.1:8001"
     feedback_public_url: str = "http://127.0.0.1:8002"
+    notifier_public_url: str = "http://127.0.0.1:8003"
     rate_limits_enabled: bool = True
     feedback_invite_delay_seconds: int = 600
     max_request_bytes: int = 64 * 1024
@@ -126,6 +127,8 @@ class Settings:
     notifier_breaker_max_cooldown_seconds: float = 300.0
     notifier_mailcatcher_host: str = "127.0.0.1"
     notifier_mailcatcher_port: int = 1025
+    # How long each service keeps its audit trail.
+    audit_retention_days: int = 730
 
     @property
     def secure_cookies(self) -> bool:
@@ -160,6 +163,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "organiser_token": _secret,
     "public_base_url": _url("http", "https"),
     "feedback_public_url": _url("http", "https"),
+    "notifier_public_url": _url("http", "https"),
     "rate_limits_enabled": _bool,
     "feedback_invite_delay_seconds": _int_in(0, 30 * 24 * 3600),
     "max_request_bytes": _int_in(1024, 100 * 1024 * 1024),
@@ -173,6 +177,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "notifier_breaker_max_cooldown_seconds": _positive_number,
     "notifier_mailcatcher_host": _text,
     "notifier_mailcatcher_port": _int_in(1, 65535),
+    "audit_retention_days": _int_in(1, 36500),
 }
 
 

@@ -12,7 +12,14 @@ from typing import Any
 from marshmallow import RAISE, Schema, fields, validate
 
 LANGUAGES = ("fr", "nl", "en")
-SEAT_STATUSES = ("confirmed", "waitlisted")
+ORGANISER_ROLES = ("admin", "manager", "desk", "rapporteur", "viewer")
+ORGANISER_EMAIL_KINDS = ("sign_in", "password_reset", "invitation")
+# `held`: taken, but only until the participant confirms their email address (`hold_expires_at`).
+SEAT_STATUSES = ("confirmed", "held", "waitlisted")
+# Why a seat changed, where its event's name alone does not say: a held seat confirmed by the
+# participant's email confirmation (`seat_promoted`), or released when its hold ran out
+# (`seat_released`). Absent for everything else.
+SEAT_REASONS = ("email_confirmed", "hold_expired")
 # The services that hold personal data besides registration: they answer export requests
 # and confirm erasures.
 ERASING_SERVICES = ("feedback", "notifier")
@@ -44,6 +51,25 @@ class TaskNames:
     FEEDBACK_INVITATION = "feedback.invitation_due"
     EXPORT_REQUESTED = "privacy.export_requested"
     EXPORT_PART = "privacy.export_part"
+    # Organiser accounts: each carries the account's whole state (`OrganiserAccountMessage`).
+    ORGANISER_ACCOUNT_CREATED = "organiser.account_created"
+    ORGANISER_ACCOUNT_CHANGED = "organiser.account_changed"
+    ORGANISER_ACCOUNT_DISABLED = "organiser.account_disabled"
+    ORGANISER_ROLES_CHANGED = "organiser.roles_changed"
+    ORGANISER_TOKEN_ISSUED = "organiser.token_issued"
+    ORGANISER_TOKEN_REVOKED = "organiser.token_revoked"
+    # An email to an organiser: a sign-in link, a password reset, an invitation.
+    ORGANISER_EMAIL = "organiser.email_requested"
+
+
+ORGANISER_EVENTS = (
+    TaskNames.ORGANISER_ACCOUNT_CREATED,
+    TaskNames.ORGANISER_ACCOUNT_CHANGED,
+    TaskNames.ORGANISER_ACCOUNT_DISABLED,
+    TaskNames.ORGANISER_ROLES_CHANGED,
+    TaskNames.ORGANISER_TOKEN_ISSUED,
+    TaskNames.ORGANISER_TOKEN_REVOKED,
+)
 
 
 class OwnTasks:
@@ -117,6 +143,10 @@ class Seat(_Message):
     session = fields.Nested(SessionInfo, required=True)
     status = fields.String(required=True, validate=validate.OneOf(SEAT_STATUSES))
     waitlist_position = fields.Integer(allow_none=True, load_default=None)
+    hold_expires_at = fields.AwareDateTime(allow_none=True, load_default=None)
+    reason = fields.String(
+        allow_none=True, load_default=None, validate=validate.OneOf(SEAT_REASONS)
+    )
 
 
 class _EventMessage(_Message):
@@ -196,6 +226,51 @@ class ExportPartMessage(_EventMessage):
     data = fields.Dict(required=True)
 
 
+class OrganiserRole(_Message):
+    event = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    role = fields.String(required=True, validate=validate.OneOf(ORGANISER_ROLES))
+
+
+class OrganiserTokenState(_Message):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    token_hash = fields.String(required=True, validate=validate.Length(equal=64))
+    revoked = fields.Boolean(required=True)
+
+
+class OrganiserAccountState(_Message):
+    """An organiser account as the other services need it to authorise: no password, no
+    second factor, token hashes only. `version` orders the states of one account."""
+
+    id = fields.String(required=True)
+    email = fields.Email(required=True)
+    name = fields.String(required=True)
+    language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
+    disabled = fields.Boolean(required=True)
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    roles = fields.List(fields.Nested(OrganiserRole), required=True)
+    tokens = fields.List(fields.Nested(OrganiserTokenState), required=True)
+
+
+class OrganiserAccountMessage(_EventMessage):
+    """Any change to an organiser account: created, changed, disabled, roles, a token."""
+
+    account = fields.Nested(OrganiserAccountState, required=True)
+
+
+class OrganiserEmailMessage(_EventMessage):
+    """A link for an organiser, to be emailed: it signs in, resets a password or accepts an
+    invitation, once, until `expires_at`."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(ORGANISER_EMAIL_KINDS))
+    account_id = fields.String(required=True)
+    email = fields.Email(required=True)
+    name = fields.String(required=True)
+    language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
+    url = fields.Url(required=True, require_tld=False)
+    expires_at = fields.AwareDateTime(required=True)
+
+
 class FeedbackInvitationMessage(_EventMessage):
     """A session is over: invite one attendee to rate it (the notifier knows their address)."""
 
@@ -220,6 +295,8 @@ SCHEMAS: dict[str, type[_Message]] = {
     TaskNames.FEEDBACK_INVITATION: FeedbackInvitationMessage,
     TaskNames.EXPORT_REQUESTED: ExportRequestedMessage,
     TaskNames.EXPORT_PART: ExportPartMessage,
+    **{name: OrganiserAccountMessage for name in ORGANISER_EVENTS},
+    TaskNames.ORGANISER_EMAIL: OrganiserEmailMessage,
 }
 
 _PARTICIPANT_EVENTS = (
@@ -243,6 +320,8 @@ SUBSCRIBERS: dict[str, tuple[str, ...]] = {
     TaskNames.FEEDBACK_INVITATION: (Queues.NOTIFIER,),
     TaskNames.EXPORT_REQUESTED: (Queues.NOTIFIER, Queues.FEEDBACK),
     TaskNames.EXPORT_PART: (Queues.REGISTRATION,),
+    **{name: (Queues.FEEDBACK, Queues.NOTIFIER) for name in ORGANISER_EVENTS},
+    TaskNames.ORGANISER_EMAIL: (Queues.NOTIFIER,),
 }
 
 

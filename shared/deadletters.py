@@ -17,7 +17,17 @@ from types import ModuleType
 from typing import Any
 
 from celery import Celery
-from flask import Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_smorest import Api, Blueprint
@@ -25,10 +35,11 @@ from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy import JSON, Integer, String, Text, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shared import pages
+from shared import audit, pages, validation
+from shared.accounts import Permission
 from shared.db import Database, UTCDateTime, new_id, utcnow
 from shared.errors import NotFound
-from shared.http import OrganiserAuth, run_rules
+from shared.http import OrganiserAuth, mark_permission, run_rules
 
 # Failures (not transient) or unfinished deliveries before a message is buried.
 MAX_ATTEMPTS = 5
@@ -118,6 +129,7 @@ def replay(session: Session, model: type[Any], dead_letter_id: str, celery_app: 
         raise NotFound("No dead letter with this id.")
     celery_app.send_task(row.task_name, kwargs=row.message, task_id=row.task_id)
     row.replayed_at = utcnow()
+    audit.record(session, "dead_letters.replayed", row.id)
     return row
 
 
@@ -126,7 +138,7 @@ def replay(session: Session, model: type[Any], dead_letter_id: str, celery_app: 
 
 @dataclass(frozen=True)
 class DeadLetters:
-    """One service's dead letters: its database, table, organiser tokens and Celery app."""
+    """One service's dead letters: its database, table, organiser auth and Celery app."""
 
     database: Database
     model: type[Any]
@@ -144,7 +156,7 @@ class DeadLetterArgs(Schema):
     class Meta:
         unknown = RAISE
 
-    task = fields.String(
+    task = validation.Text(
         validate=validate.Length(min=1, max=80), metadata={"description": "a task name"}
     )
 
@@ -175,13 +187,15 @@ ORGANISER: list[dict[str, list[str]]] = [{"organiser": []}]
 
 
 def organiser_only(view: Any) -> Any:
-    """The service's own organiser check (`OrganiserAuth.required`), looked up per request."""
+    """Dead letters are not about one event (they may carry anything a message carries): for
+    organisers with the permission on every event, checked by the service's `OrganiserAuth`."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return DeadLetters.of_app().auth.required(view)(*args, **kwargs)
+        g.actor = DeadLetters.of_app().auth.authorise(Permission.DEAD_LETTERS, every_event=True)
+        return view(*args, **kwargs)
 
-    return wrapper
+    return mark_permission(wrapper, Permission.DEAD_LETTERS, every_event=True)
 
 
 @api_bp.route("")
@@ -193,7 +207,9 @@ class DeadLetterList(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """The dead letters, newest failure first (at most 200); filter by task name."""
         letters = DeadLetters.of_app()
-        return listing(letters.database.session, letters.model, args.get("task"))
+        rows = listing(letters.database.session, letters.model, args.get("task"))
+        audit.record_read(letters.database, "dead_letters.list_read")
+        return rows
 
 
 @api_bp.route("/<dead_letter_id>/replay")
@@ -216,27 +232,30 @@ class DeadLetterReplay(MethodView):
 def page(sign_in_endpoint: str) -> Any:
     """The organisers' page: the dead letters, each with a replay button."""
 
-    @pages.organiser_required(sign_in_endpoint, keep_query=True)
+    @pages.organiser_required(
+        sign_in_endpoint, Permission.DEAD_LETTERS, keep_query=True, every_event=True
+    )
     def dead_letters() -> Any:
         letters = DeadLetters.of_app()
         task = request.args.get("task") or None
         session = letters.database.session
         tasks = session.scalars(select(letters.model.task_name).distinct()).all()
+        rows = listing(session, letters.model, task if task in tasks else None)
+        audit.record_read(letters.database, "dead_letters.list_read")
         return render_template(
             "agora/dead_letters.html",
             layout=f"{letters.service}/layout.html",
-            rows=listing(session, letters.model, task if task in tasks else None),
+            rows=rows,
             tasks=sorted(tasks),
             task=task,
-            # The notifier's layout has its own sign-out form; the other services' pages do.
-            sign_out=sign_in_endpoint == "web.organiser_home",
+            sign_out=letters.service not in pages.LAYOUT_SIGNS_OUT,
         )
 
     return dead_letters
 
 
 def replay_page(sign_in_endpoint: str) -> Any:
-    @pages.organiser_required(sign_in_endpoint)
+    @pages.organiser_required(sign_in_endpoint, Permission.DEAD_LETTERS, every_event=True)
     def replay_dead_letter(dead_letter_id: str) -> Any:
         letters = DeadLetters.of_app()
         try:

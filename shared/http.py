@@ -1,4 +1,5 @@
-"""The HTTP layer of every service API: JSON errors, rule errors as responses, bearer auth,
+"""The HTTP layer of every service API: JSON errors, rule errors as responses, organiser
+bearer tokens and the permission each route needs (`OrganiserAuth.requires`, `public`),
 rate limits, CSV downloads."""
 
 from __future__ import annotations
@@ -9,28 +10,32 @@ import hashlib
 import hmac
 import io
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse_many
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, default_exceptions
 
+from shared.accounts import ALL_EVENTS, Actor, Permission, load_actor
 from shared.auth import (
     OrganiserTokenMixin,
     ParticipantClaim,
     ParticipantTokens,
     bearer_token,
     hash_token,
-    organiser_token_hash_is_valid,
 )
 from shared.config import Settings
 from shared.db import Database
 from shared.errors import RuleError
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def client_key() -> str:
@@ -228,48 +233,172 @@ def count_bearer_failure() -> None:
         pass  # Redis unreachable: the attempt goes uncounted rather than the request failing
 
 
+# What a view decided about who may call it: the attributes `public` and `requires` set (and
+# `functools.wraps` carries to every decorator above), which the role-matrix test reads.
+PUBLIC_ATTRIBUTE = "agora_public"
+PERMISSION_ATTRIBUTE = "agora_permission"
+EVERY_EVENT_ATTRIBUTE = "agora_every_event"
+
+
+def public(view: F) -> F:
+    """Marks a view anyone may call (programme, registration, a participant's own routes,
+    sign-in pages...): it decides nothing, it says that the route made its decision."""
+    setattr(view, PUBLIC_ATTRIBUTE, True)
+    return view
+
+
+def mark_permission(view: F, permission: Permission, every_event: bool = False) -> F:
+    setattr(view, PERMISSION_ATTRIBUTE, permission)
+    setattr(view, EVERY_EVENT_ATTRIBUTE, every_event)
+    return view
+
+
+def decision(view: Any) -> Permission | str | None:
+    """What a view decided: its permission, "public", or None (no decision: a fault)."""
+    permission = getattr(view, PERMISSION_ATTRIBUTE, None)
+    if permission is not None:
+        return Permission(permission)
+    return "public" if getattr(view, PUBLIC_ATTRIBUTE, False) else None
+
+
+def needs_every_event(view: Any) -> bool:
+    """Whether a view's permission must hold on every event (a grant on `*`)."""
+    return bool(getattr(view, EVERY_EVENT_ATTRIBUTE, False))
+
+
+def current_actor() -> Actor | None:
+    """The organiser this request acts for, once an organiser route let it in."""
+    actor: Actor | None = g.get("actor")
+    return actor
+
+
+def route_actor() -> Actor:
+    """The organiser an organiser route let in (only inside one: elsewhere a fault)."""
+    actor = current_actor()
+    if actor is None:
+        raise RuntimeError("route_actor() outside an organiser route")
+    return actor
+
+
+@dataclass(frozen=True)
+class OrganiserModels:
+    """A service's copy of the organiser accounts: accounts, their roles, their tokens."""
+
+    accounts: type[Any]
+    roles: type[Any]
+    tokens: type[OrganiserTokenMixin]
+
+
+def event_of_request(every_event: bool) -> str | None:
+    """The event a route is about: `*` for a route only a grant on every event opens, the
+    route's `slug`, or None (the route then shows only the events the actor may see)."""
+    if every_event:
+        return ALL_EVENTS
+    slug = (request.view_args or {}).get("slug")
+    return slug if isinstance(slug, str) else None
+
+
+def _token_row(session: Session, models: OrganiserModels, token_hash: str) -> Any:
+    tokens = models.tokens
+    return session.scalar(select(tokens).where(tokens.token_hash == token_hash))
+
+
 class OrganiserAuth:
-    """Checks organiser bearer tokens against ORGANISER_TOKEN and the service's token table."""
+    """Resolves organiser bearer tokens to actors (ORGANISER_TOKEN, or a stored unrevoked
+    token of an account of this service's copy that is not disabled) and checks a route's
+    permission: 401 without valid credentials, 403 outside the actor's roles."""
 
     def __init__(self) -> None:
         self.database: Database | None = None
-        self.model: type[OrganiserTokenMixin] | None = None
+        self.models: OrganiserModels | None = None
         self.env_token: str | None = None
 
     def init_app(
-        self, app: Flask, database: Database, model: type[OrganiserTokenMixin], settings: Settings
+        self, app: Flask, database: Database, models: OrganiserModels, settings: Settings
     ) -> None:
-        self.database, self.model, self.env_token = database, model, settings.organiser_token
+        self.database, self.models, self.env_token = database, models, settings.organiser_token
         app.extensions["organiser_auth"] = self
 
-    def is_valid(self, token: str | None) -> bool:
-        return bool(token) and self.hash_is_valid(hash_token(str(token)))
-
-    def hash_is_valid(self, token_hash: str) -> bool:
-        """Whether the token with this hash still holds (a web session keeps only the hash)."""
-        if self.database is None or self.model is None:
-            return False
-        return organiser_token_hash_is_valid(
-            self.database.session, self.model, token_hash, self.env_token
+    def is_environment_token(self, token_hash: str) -> bool:
+        return bool(self.env_token) and hmac.compare_digest(
+            token_hash, hash_token(str(self.env_token))
         )
 
-    def required(self, view: F) -> F:
-        """Only with a valid organiser token; a client that gave too many wrong ones gets 429
-        whatever it sends, until the window passes (guessing is then too slow to matter)."""
+    def _look_up(self, look: Callable[[Session, OrganiserModels], T]) -> T | None:
+        """Read the copy of the accounts in the request's session; a transaction begun for
+        this alone ends here, so that it holds no lock (SQLite: every transaction takes the
+        write lock) while the view runs."""
+        if self.database is None or self.models is None:
+            return None
+        session = self.database.session
+        fresh = not session.in_transaction()
+        try:
+            return look(session, self.models)
+        finally:
+            if fresh:
+                session.commit()
 
-        @functools.wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            token = bearer_token(request.headers.get("Authorization"))
-            if bearer_failures_exceeded():
-                error(429, "Too many wrong organiser tokens from this address; try again later.")
-            if not self.is_valid(token):
-                if token:
-                    count_bearer_failure()
-                error(401, "An organiser bearer token is required.")
-            g.organiser = True
-            return view(*args, **kwargs)
+    def actor_for_token(self, token: str | None) -> Actor | None:
+        return self.actor_for_hash(hash_token(token)) if token else None
 
-        return wrapper  # type: ignore[return-value]
+    def actor_for_hash(self, token_hash: str) -> Actor | None:
+        """The actor of the token with this SHA-256, if the token holds here."""
+        if self.is_environment_token(token_hash):
+            return Actor.environment_token()
+
+        def look(session: Session, models: OrganiserModels) -> Actor | None:
+            row = _token_row(session, models, token_hash)
+            if row is None or row.revoked_at is not None or row.account_id is None:
+                return None
+            return load_actor(session, models.accounts, models.roles, row.account_id)
+
+        return self._look_up(look)
+
+    def actor_for_account(self, account_id: str) -> Actor | None:
+        """The account as this service's copy knows it; None if unknown or disabled."""
+        return self._look_up(
+            lambda session, models: load_actor(session, models.accounts, models.roles, account_id)
+        )
+
+    def token_revoked(self, token_hash: str) -> bool:
+        """Whether this service knows the token with this hash, revoked."""
+
+        def look(session: Session, models: OrganiserModels) -> bool:
+            row = _token_row(session, models, token_hash)
+            return row is not None and row.revoked_at is not None
+
+        return bool(self._look_up(look))
+
+    def requires(self, permission: Permission, *, every_event: bool = False) -> Callable[[F], F]:
+        """A route for organisers allowed `permission` on the route's event (its `slug`), on at
+        least one event (no `slug`: the view then shows only `events_for`), or on every event
+        (`every_event`). Checked before the body is read; sets `g.actor`. A client that gave
+        too many wrong tokens gets 429 whatever it sends, until the window passes (guessing is
+        then too slow to matter)."""
+
+        def decorate(view: F) -> F:
+            @functools.wraps(view)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                g.actor = self.authorise(permission, every_event)
+                return view(*args, **kwargs)
+
+            return mark_permission(wrapper, permission, every_event)  # type: ignore[return-value]
+
+        return decorate
+
+    def authorise(self, permission: Permission, every_event: bool = False) -> Actor:
+        """The request's actor, if its bearer token holds and allows `permission`."""
+        token = bearer_token(request.headers.get("Authorization"))
+        if bearer_failures_exceeded():
+            error(429, "Too many wrong organiser tokens from this address; try again later.")
+        actor = self.actor_for_token(token)
+        if actor is None:
+            if token:
+                count_bearer_failure()
+            error(401, "An organiser bearer token is required.")
+        if not actor.may(permission, event_of_request(every_event)):
+            error(403, "This organiser account may not do this: its roles do not allow it.")
+        return actor
 
 
 def keep_private_responses_private(app: Flask) -> None:

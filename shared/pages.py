@@ -1,5 +1,7 @@
 """What every service's server-rendered pages share: the language choice, the layout, headers
-and error pages, the accessibility statement, and the organiser sign-in."""
+and error pages, the accessibility statement, and the organisers' one web sign-in (a session in
+Redis that every service honours, checked against each service's own copy of the accounts;
+`organiser_required` with the permission a page needs, and the 403 page)."""
 
 from __future__ import annotations
 
@@ -9,13 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import (
     Blueprint,
     Response,
     current_app,
-    flash,
     g,
     redirect,
     render_template,
@@ -24,17 +25,23 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from shared import formats
-from shared.auth import OrganiserSessions, hash_token
+from shared.accounts import ENVIRONMENT_ACTOR_ID, Actor, Permission
+from shared.auth import OrganiserSession, OrganiserSessions, hash_token
 from shared.config import ROOT
 from shared.contracts import LANGUAGES
-from shared.http import OrganiserAuth, error_response, limiter, wants_json
+from shared.http import (
+    OrganiserAuth,
+    error_response,
+    event_of_request,
+    mark_permission,
+    public,
+    wants_json,
+)
 
 LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
@@ -97,9 +104,12 @@ def set_cookie(response: BaseResponse, name: str, value: str, max_age: int) -> N
     )
 
 
-def organiser_cookie() -> str:
-    # Named for its service and purpose: services on one host must not overwrite each other's.
-    return f"{current_app.extensions['service']}_organiser"
+# One cookie for every service: the services share a host, and a cookie is sent to every port
+# of its host, so signing in on one signs the browser in on all.
+ORGANISER_COOKIE = "agora_organiser"
+# The registration service's sign-in page (the only one with passwords) that the other
+# services send a visitor to, with `next` the absolute address to come back to.
+REGISTRATION_SIGN_IN_PATH = "/organiser/sign-in"
 
 
 def organiser_sessions() -> OrganiserSessions:
@@ -107,50 +117,110 @@ def organiser_sessions() -> OrganiserSessions:
     return sessions
 
 
-def organiser_signed_in() -> bool:
-    """The cookie holds a random session id, never the token; the session, in Redis, the hash
-    of the token that signed in, checked again on every request: a revoked token ends it."""
-    if "organiser_signed_in" not in g:
-        session_id = request.cookies.get(organiser_cookie())
-        token_hash = organiser_sessions().token_hash(session_id) if session_id else None
-        auth: OrganiserAuth = current_app.extensions["organiser_auth"]
-        g.organiser_signed_in = token_hash is not None and auth.hash_is_valid(token_hash)
-        if token_hash is not None and not g.organiser_signed_in and session_id:
-            organiser_sessions().end(session_id)
-    return bool(g.organiser_signed_in)
+def organiser_auth() -> OrganiserAuth:
+    auth: OrganiserAuth = current_app.extensions["organiser_auth"]
+    return auth
 
 
-def sign_organiser_in(response: BaseResponse, token: str) -> BaseResponse:
-    """Start a session for this token (RedisError when Redis is unreachable)."""
-    session_id = organiser_sessions().start(hash_token(token), ORGANISER_SIGN_IN_SECONDS)
-    set_cookie(response, organiser_cookie(), session_id, ORGANISER_SIGN_IN_SECONDS)
+def signed_in_actor() -> Actor | None:
+    """The organiser this browser is signed in as, on this service: the cookie holds a random
+    session id (never a token), the session in Redis an account id (and, for a sign-in with a
+    token, the token's hash). The account is checked against this service's own copy at every
+    request: unknown or disabled, nobody is signed in; a token known here as revoked ends the
+    session."""
+    if "signed_in_actor" not in g:
+        session_id = request.cookies.get(ORGANISER_COOKIE)
+        found = organiser_sessions().session(session_id) if session_id else None
+        g.signed_in_actor = actor_of_session(found) if found is not None else None
+        if found is not None and g.signed_in_actor is None and session_id:
+            if found.token_hash and organiser_auth().token_revoked(found.token_hash):
+                organiser_sessions().end(session_id)
+    actor: Actor | None = g.signed_in_actor
+    return actor
+
+
+def actor_of_session(found: OrganiserSession) -> Actor | None:
+    auth = organiser_auth()
+    if found.account_id == ENVIRONMENT_ACTOR_ID:
+        # Signed in with ORGANISER_TOKEN: as long as that is still the token.
+        holds = found.token_hash is not None and auth.is_environment_token(found.token_hash)
+        return Actor.environment_token() if holds else None
+    if found.token_hash is not None and auth.token_revoked(found.token_hash):
+        return None
+    return auth.actor_for_account(found.account_id)
+
+
+def start_organiser_session(
+    response: BaseResponse, account_id: str, token_hash: str | None = None
+) -> BaseResponse:
+    """Sign the browser in as this account, on every service (RedisError when Redis is
+    unreachable); `token_hash` for a sign-in with a token, whose revocation then ends it."""
+    session_id = organiser_sessions().start(account_id, ORGANISER_SIGN_IN_SECONDS, token_hash)
+    set_cookie(response, ORGANISER_COOKIE, session_id, ORGANISER_SIGN_IN_SECONDS)
     return response
 
 
+def sign_organiser_in(response: BaseResponse, token: str) -> bool:
+    """Sign the browser in with an organiser token (False if it does not hold here; RedisError
+    when Redis is unreachable). ORGANISER_TOKEN signs in as `ENVIRONMENT_ACTOR_ID`."""
+    actor = organiser_auth().actor_for_token(token)
+    if actor is None:
+        return False
+    start_organiser_session(response, actor.account_id, hash_token(token))
+    return True
+
+
 def sign_organiser_out(response: BaseResponse) -> BaseResponse:
-    session_id = request.cookies.get(organiser_cookie())
+    """End this browser's session, on every service."""
+    session_id = request.cookies.get(ORGANISER_COOKIE)
     if session_id:
         organiser_sessions().end(session_id)
     response.delete_cookie(
-        organiser_cookie(), samesite="Lax", httponly=True, secure=cookie_is_secure()
+        ORGANISER_COOKIE, path="/", samesite="Lax", httponly=True, secure=cookie_is_secure()
     )
     return response
 
 
+# The services whose layout has a sign-out form of its own (the others' pages show one).
+LAYOUT_SIGNS_OUT = frozenset({"notifier"})
+
+
+def forbidden_page() -> tuple[str, int]:
+    """403: signed in, but this account's roles do not open this page."""
+    service = current_app.extensions["service"]
+    page = render_template(
+        "agora/forbidden.html",
+        layout=f"{service}/layout.html",
+        sign_out=service not in LAYOUT_SIGNS_OUT,
+    )
+    return page, 403
+
+
 def organiser_required(
-    sign_in_endpoint: str, keep_query: bool = False
+    sign_in_endpoint: str,
+    permission: Permission,
+    *,
+    keep_query: bool = False,
+    every_event: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Send a visitor who is not signed in to the sign-in page, coming back afterwards."""
+    """A page for organisers allowed `permission` (on the page's event, its `slug`; without
+    one on at least one event, the page then showing only `events_for`; on every event with
+    `every_event`): a visitor not signed in goes to the sign-in page and comes back; one
+    signed in without the permission gets the 403 page. Sets `g.actor`."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not organiser_signed_in():
+            actor = signed_in_actor()
+            if actor is None:
                 back = request.full_path.rstrip("?") if keep_query else request.path
                 return redirect(url_for(sign_in_endpoint, next=back))
+            if not actor.may(permission, event_of_request(every_event)):
+                return forbidden_page()
+            g.actor = actor
             return view(*args, **kwargs)
 
-        return wrapper
+        return mark_permission(wrapper, permission, every_event)
 
     return decorate
 
@@ -166,13 +236,55 @@ def safe_next(target: str | None, prefix: str = "/") -> str | None:
     return None if target.startswith("//") else target
 
 
+def public_url(service: str) -> str:
+    """Where a service's pages are, as visitors reach them."""
+    settings = current_app.extensions["settings"]
+    if service == "registration":
+        return str(settings.public_base_url).rstrip("/")
+    return str(getattr(settings, f"{service}_public_url")).rstrip("/")
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def safe_return(target: str | None, prefix: str = "/") -> str | None:
+    """Where a sign-in may lead back to: a path on this site under `prefix`, or an address on
+    one of the three services' public origins (the others send their visitors here to sign
+    in); nothing else, so no open redirect."""
+    if safe_next(target, prefix) is not None:
+        return target
+    if not target or any(ord(c) < 32 or ord(c) == 127 for c in target) or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.username is not None or parts.password is not None:
+        return None
+    origins = {_origin(public_url(s)) for s in ("registration", "feedback", "notifier")}
+    return target if (parts.scheme in ("http", "https") and _origin(target) in origins) else None
+
+
+def registration_sign_in_url(back: str) -> str:
+    """The registration service's sign-in page, leading back to the absolute address `back`."""
+    return f"{public_url('registration')}{REGISTRATION_SIGN_IN_PATH}?{urlencode({'next': back})}"
+
+
 # --- what every service's page blueprint installs ----------------------------------------------
 
-# No script, no outside resource: the pages are plain HTML forms with inline styles.
+# No script, no outside resource: the pages are plain HTML forms with inline styles. A form may
+# lead to the three services only (`form-action` holds for the redirects after it too: signing
+# in on the registration service leads back to the feedback or notifier page asked for).
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    "form-action 'self' {origins}; base-uri 'none'; frame-ancestors 'none'"
 )
+
+
+def content_security_policy() -> str:
+    origins = {"://".join(_origin(public_url(s))) for s in ("registration", "feedback", "notifier")}
+    return CSP.format(origins=" ".join(sorted(origins)))
+
+
 # Guessing an organiser token through a sign-in form: a few wrong tries a minute from one
 # address, per service; signing in does not count, so a typo never locks anyone out for long.
 SIGN_IN_LIMIT = "5 per minute;30 per hour"
@@ -203,7 +315,7 @@ def install_page_defaults(
     service's own values to every template.
     """
     bp.register_blueprint(Blueprint("layout", __name__, template_folder=str(SHARED_TEMPLATES)))
-    bp.add_url_rule("/accessibility", "accessibility", accessibility_page(service))
+    bp.add_url_rule("/accessibility", "accessibility", public(accessibility_page(service)))
 
     @bp.context_processor
     def layout_context() -> dict[str, Any]:
@@ -211,7 +323,8 @@ def install_page_defaults(
             "language_links": language_links(fallback_endpoint),
             "current_language": current_language(),
             "language_names": LANGUAGE_NAMES,
-            "signed_in": organiser_signed_in(),
+            "signed_in": signed_in_actor() is not None,
+            "may": may,
             "fmt": formats.For(current_language()),
             **(context() if context else {}),
         }
@@ -219,7 +332,7 @@ def install_page_defaults(
     @bp.after_request
     def page_headers(response: Response) -> Response:
         remember_language(response)
-        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("Content-Security-Policy", content_security_policy())
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if private():
             response.headers["Referrer-Policy"] = "no-referrer"
@@ -297,8 +410,6 @@ class SignIn:
     landing: str = "organiser_home"
     next_prefix: str = "/organiser/"
     sign_out_rule: str = "/organiser/sign-out"
-    heading: Any = _l("Organisers")
-    intro: Any = None
 
 
 def refused(response: Response) -> bool:
@@ -306,54 +417,32 @@ def refused(response: Response) -> bool:
     return response.status_code == 401
 
 
-def add_organiser_sign_in(
-    bp: Blueprint,
-    service: str,
-    auth: OrganiserAuth,
-    where: SignIn,
-    home: Callable[[], Any] | None = None,
-) -> None:
-    """The organiser sign-in and sign-out views of a service's pages, rate limited.
+def may(permission: str, event: str | None = None) -> bool:
+    """For templates: whether the signed-in organiser may do this (a link to a page they
+    may not open is better left out)."""
+    actor = signed_in_actor()
+    return actor is not None and actor.may(Permission(permission), event)
 
-    The form takes an organiser token; a valid one signs the browser in (a session in Redis,
-    its random id in a cookie, never the token) and leads to `next` or the landing page.
-    """
 
-    def sign_in_page(status: int = 200, error: str | None = None, **values: Any) -> Any:
-        return render_template(
-            "agora/organiser_sign_in.html",
-            layout=f"{service}/layout.html",
-            heading=where.heading,
-            intro=where.intro,
-            error=error,
-            **values,
-        ), status
+def add_sign_in_elsewhere(bp: Blueprint, service: str, where: SignIn) -> None:
+    """The sign-in and sign-out of a service whose organisers sign in on the registration
+    service (it alone holds passwords): its sign-in page sends the browser there, with the
+    address to come back to; signing out here ends the session on every service."""
 
-    @limiter.limit(SIGN_IN_LIMIT, methods=["POST"], deduct_when=refused)
+    @public
     def sign_in() -> Any:
-        next_path = safe_next(request.values.get("next"), where.next_prefix)
-        if request.method == "POST":
-            token = request.form.get("token", "").strip()
-            if auth.is_valid(token):
-                response = redirect(next_path or url_for(f"web.{where.landing}"), 303)
-                try:
-                    return sign_organiser_in(response, token)
-                except RedisError:
-                    error = _("Signing in is not possible right now. Please try again in a minute.")
-                    return sign_in_page(503, error=error, next=next_path)
-            error = _("This organiser token is not valid.")
-            return sign_in_page(401, error=error, next=next_path)
-        if not organiser_signed_in():
-            return sign_in_page(next=next_path)
-        if home is not None:
-            return home()
-        return redirect(next_path or url_for(f"web.{where.landing}"))
+        target = safe_next(request.args.get("next"), where.next_prefix)
+        if signed_in_actor() is not None:
+            return redirect(target or url_for(f"web.{where.landing}"))
+        back = public_url(service) + (target or url_for(f"web.{where.landing}"))
+        return redirect(registration_sign_in_url(back))
 
+    @public
     def sign_out() -> Any:
-        flash(_("You are signed out."), "success")
-        return sign_organiser_out(redirect(url_for(f"web.{where.endpoint}"), 303))
+        back = public_url(service) + url_for(f"web.{where.landing}")
+        return sign_organiser_out(redirect(registration_sign_in_url(back), 303))
 
-    bp.add_url_rule(where.rule, where.endpoint, sign_in, methods=["GET", "POST"])
+    bp.add_url_rule(where.rule, where.endpoint, sign_in)
     bp.add_url_rule(where.sign_out_rule, "organiser_sign_out", sign_out, methods=["POST"])
 
 

@@ -3,7 +3,9 @@ service binds to it, health, and the organiser-token, migrate and relay commands
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -11,23 +13,27 @@ from typing import Any
 import click
 from celery import Celery
 from flask import Flask, Response, current_app, jsonify, request
+from flask.cli import with_appcontext
 from flask.sessions import SecureCookieSessionInterface
 from flask_smorest import Api
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from shared import deadletters, validation
-from shared.auth import (
-    OrganiserSessions,
-    OrganiserTokenMixin,
-    ParticipantTokens,
-    hash_token,
-    new_organiser_token,
-)
+from shared import audit, deadletters, validation
+from shared.accounts import ADMIN, ALL_EVENTS, LEGACY_ACCOUNT_ID
+from shared.auth import OrganiserSessions, ParticipantTokens, hash_token, new_organiser_token
 from shared.celery_app import bind_flask, make_celery
 from shared.config import ROOT, Settings, SettingsError, check_secret_key, load_settings
 from shared.db import Database, utcnow
-from shared.http import init_limiter, keep_private_responses_private, register_error_handlers
+from shared.http import (
+    OrganiserModels,
+    decision,
+    init_limiter,
+    keep_private_responses_private,
+    public,
+    register_error_handlers,
+)
 from shared.logging import configure_logging
 
 
@@ -95,10 +101,10 @@ class ServiceParts:
     """The modules of a service that its app binds, each in the project's shape: `extensions`
     (`SERVICE`, `db`, `organiser_auth`, `csrf`, `babel`), `api` (`blueprints`), `web` (`bp`,
     `select_locale`), `cli` (`init_app`) and `tasks` (`register_tasks`); plus its queue and its
-    organiser-token table."""
+    copy of the organiser accounts (accounts, roles, tokens)."""
 
     queue: str
-    organiser_tokens: type[OrganiserTokenMixin]
+    organiser_models: OrganiserModels
     extensions: ModuleType
     api: ModuleType
     web: ModuleType
@@ -112,8 +118,8 @@ def assemble_app(app: Flask, settings: Settings, parts: ServiceParts) -> Celery:
     rate limits, private API answers kept out of caches, languages, the API and its OpenAPI
     document, the pages, the commands, `/healthz` and `/favicon.ico`."""
     ext = parts.extensions
-    ext.organiser_auth.init_app(app, ext.db, parts.organiser_tokens, settings)
-    app.extensions["organiser_sessions"] = OrganiserSessions(settings.redis_url, ext.SERVICE)
+    ext.organiser_auth.init_app(app, ext.db, parts.organiser_models, settings)
+    app.extensions["organiser_sessions"] = OrganiserSessions(settings.redis_url)
     app.extensions["participant_tokens"] = ParticipantTokens(settings.secret_key)
     celery_app = make_celery(ext.SERVICE, settings, queues=[parts.queue])
     app.extensions["tasks"] = parts.tasks.register_tasks(celery_app)
@@ -131,14 +137,37 @@ def assemble_app(app: Flask, settings: Settings, parts: ServiceParts) -> Celery:
     app.before_request(validation.refuse_control_characters_in_path)
     app.register_blueprint(parts.web.bp)
     deadletters.mount(app, smorest, ext, parts.tasks.DeadLetter, celery_app)
+    audit.mount(app, smorest, ext, audit.model_beside(parts.organiser_models.tokens))
     parts.cli.init_app(app)
     add_healthz(app, ext.db, ext.SERVICE)
     add_favicon(app)
+    mark_framework_routes_public(app)
     return celery_app
+
+
+# Routes that Flask and flask-smorest add: the static files and the OpenAPI document.
+FRAMEWORK_ENDPOINTS = ("static", "api-docs.openapi_json")
+
+
+def mark_framework_routes_public(app: Flask) -> None:
+    """Say of the routes the frameworks add that anyone may read them, as every route of ours
+    says (`shared.http.public`)."""
+    for endpoint in FRAMEWORK_ENDPOINTS:
+        view = app.view_functions.get(endpoint)
+        if view is not None and decision(view) is None:
+            app.view_functions[endpoint] = public(functools.wraps(view)(_calling(view)))
+
+
+def _calling(view: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return view(*args, **kwargs)
+
+    return call
 
 
 def add_healthz(app: Flask, database: Database, service: str) -> None:
     @app.get("/healthz")
+    @public
     def healthz() -> Any:
         try:
             database.session.execute(text("SELECT 1"))
@@ -157,6 +186,7 @@ def add_favicon(app: Flask) -> None:
     icon = FAVICON.read_bytes()
 
     @app.get("/favicon.ico")
+    @public
     def favicon() -> Any:
         response = Response(icon, mimetype="image/svg+xml")
         response.cache_control.public = True
@@ -167,19 +197,26 @@ def add_favicon(app: Flask) -> None:
 
 
 def organiser_commands(database: Database, model: type[Any]) -> click.Group:
-    """`organiser create-token NAME` and `organiser revoke-token NAME` for one service."""
+    """`organiser create-token NAME` and `organiser revoke-token NAME` for one service: tokens
+    of the legacy account (a full admin of this service, as the tokens made before accounts
+    are), for scripts and for a service started without the registration service's accounts."""
 
     @click.group("organiser")
     def organiser() -> None:
-        """Organiser bearer tokens."""
+        """Organiser accounts and bearer tokens."""
 
     @organiser.command("create-token")
     @click.argument("name")
+    @with_appcontext
     def create_token(name: str) -> None:
         """Create a token named NAME and print it (it is shown only once)."""
         token = new_organiser_token()
+        models = current_app.extensions["organiser_auth"].models
         with database.transaction() as session:
-            session.add(model(name=name, token_hash=hash_token(token)))
+            ensure_legacy_account(session, models)
+            session.add(
+                model(name=name, token_hash=hash_token(token), account_id=LEGACY_ACCOUNT_ID)
+            )
         click.echo(token)
 
     @organiser.command("revoke-token")
@@ -195,6 +232,27 @@ def organiser_commands(database: Database, model: type[Any]) -> click.Group:
         click.echo(f"revoked {len(rows)} token(s) named {name!r}")
 
     return organiser
+
+
+# The account the tokens made before accounts existed belong to; the migrations that brought
+# accounts create it the same way.
+LEGACY_ACCOUNT = {
+    "id": LEGACY_ACCOUNT_ID,
+    "email": "legacy@organisers.invalid",
+    "name": "Tokens made before accounts",
+    "language": "en",
+    "version": 1,
+}
+
+
+def ensure_legacy_account(session: Session, models: OrganiserModels) -> None:
+    """The legacy account, a full admin, if this copy has lost it (an emptied database)."""
+    if session.get(models.accounts, LEGACY_ACCOUNT_ID) is not None:
+        return
+    session.add(models.accounts(**LEGACY_ACCOUNT))
+    session.flush()
+    session.add(models.roles(account_id=LEGACY_ACCOUNT_ID, event=ALL_EVENTS, role=ADMIN))
+    session.flush()
 
 
 def migrate_command(service: str) -> click.Command:

@@ -3,6 +3,8 @@ the clock and the organiser header."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import socket
 import subprocess
@@ -167,3 +169,15 @@ def at_once(*functions: Callable[[], object]) -> None:
         thread.join()
     if errors:
         raise errors[0]
+
+
+def queued_tasks(broker: Any, queue: str) -> list[dict[str, Any]]:
+    """The Celery messages waiting in a Redis queue (`broker`: a redis client), oldest first:
+    each one's task name, task id and keyword arguments."""
+    tasks = []
+    for raw in reversed(broker.lrange(queue, 0, -1)):  # kombu LPUSHes, consumers BRPOP
+        envelope = json.loads(raw)
+        _args, kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+        headers = envelope["headers"]
+        tasks.append({"task": headers["task"], "id": headers["id"], "kwargs": kwargs})
+    return tasks

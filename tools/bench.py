@@ -512,7 +512,8 @@ function response(status, headers, body)
   if status < 200 or status > 299 then
     errors = errors + 1
   elseif %(keep_positions)s then
-    local seats = '"code":"([%%w_-]+)","status":"waitlisted","waitlist_position":(%%d+)'
+    local seats = '"code":"([%%w_-]+)","hold_expires_at":null,"status":"waitlisted",'
+      .. '"waitlist_position":(%%d+)'
     for code, pos in string.gmatch(body, seats) do
       table.insert(positions, code .. " " .. pos)
     end

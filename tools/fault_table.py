@@ -8,21 +8,32 @@ gives the lost ones (none arrived) and the doubles (more than one arrived).
 
 - `smtp_down`: the SMTP server stopped (connections refused) for a while, then started again;
 - `smtp_silent`: a server that accepts connections and never says a word, then a real one;
-- `worker_kills`: both workers killed with SIGKILL twice during the burst, then restarted.
+- `worker_kills`: both workers killed with SIGKILL twice during the burst, then restarted;
+- `registration_kills`: the registrations sent to the registration service's API (gunicorn),
+  its events published by its outbox relay (a process); the relay and both notifier workers
+  killed with SIGKILL twice during the burst, then restarted;
+- `database_unreachable`: the notifier's PostgreSQL database reached through a TCP proxy
+  (`Proxy`) that is stopped, its port closed and every open connection cut, for longer than
+  the connect and statement time-outs while registrations and an erasure arrive.
 
-During the two outages a participant's erasure is sent too: it must be handled before the
-server is back (the events worker never waits behind the mail server).
+During the two SMTP outages a participant's erasure is sent too: it must be handled before
+the server is back (the events worker never waits behind the mail server).
 
 The tests (tests/notifier/test_faults.py) run each at a small scale and assert 0 lost;
-`python -m tools.fault_table [--registrations N] [--outage S]` runs them larger and prints
-the table. It uses a fresh SQLite database and Redis database 13 unless told otherwise.
+`python -m tools.fault_table [--registrations N] [--outage S] [--postgres-url URL]` runs them
+larger and prints the table. It uses fresh SQLite databases (PostgreSQL ones on the server at
+`--postgres-url` when given) and Redis database 13 unless told otherwise; the database outage
+needs PostgreSQL, the local server's unless `--postgres-url` names one, and is left out
+without one.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,17 +49,24 @@ from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
+import redis
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, func, select, text, update
+from sqlalchemy.engine import make_url
 
 from shared import contracts
 from shared.config import ROOT
 from shared.contracts import Queues, TaskNames
 from shared.db import new_id, utcnow
+from tools.bench import call, expect
 from tools.notifier_bench import free_port, registered_message
+from tools.run import relay as relay_command
+from tools.run import web as web_command
 
 FAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
+LOCAL_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
 SECRET_KEY = "fault-table-secret-key-0123456789abcdef"
+ORGANISER_TOKEN = "fault-table-organiser-token-0123456789"
 MAIL_FROM = "Agora <no-reply@agora.test>"
 # Short delays so that a fault and its recovery fit in a test; the policy's shape is the real one.
 FAST_ENVIRONMENT = {
@@ -76,6 +94,17 @@ def launch_worker(queue: str, environment: dict[str, str], log: Path) -> subproc
         return subprocess.Popen(command, env=env, cwd=ROOT, stdout=output, stderr=output)
 
 
+def launch_sweeper(environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """The notifier's sweeper, as `make run` starts it, sweeping every 10 s instead of 60."""
+    command = [
+        sys.executable, "-m", "flask", "--app", "services.notifier.app", "sweep",
+        "--interval", "10",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **environment}
+    with log.open("ab") as output:
+        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=output, stderr=output)
+
+
 # --- the SMTP server: up, down or silent ---------------------------------------------------------
 
 
@@ -86,6 +115,7 @@ class Server:
     def __init__(self, port: int) -> None:
         self.port = port
         self.counts: collections.Counter[str] = collections.Counter()
+        self.first_at: dict[str, float] = {}  # when each Message-ID first arrived (monotonic)
         self.silent_connections = 0
         self._controller: Controller | None = None
         self._silent: socket.socket | None = None
@@ -95,8 +125,10 @@ class Server:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         headers = BytesHeaderParser(policy=default_policy).parsebytes(envelope.original_content)
+        key = str(headers["Message-ID"]).strip()
         with self._lock:
-            self.counts[str(headers["Message-ID"]).strip()] += 1
+            self.counts[key] += 1
+            self.first_at.setdefault(key, time.monotonic())
         return "250 OK"
 
     def start(self) -> None:
@@ -140,6 +172,91 @@ class Server:
 
     def received(self) -> int:
         return sum(self.counts.values())
+
+
+# --- a database out of reach ---------------------------------------------------------------------
+
+
+class Proxy:
+    """A TCP proxy on a fixed local port in front of `target` (a PostgreSQL server). `stop()`
+    closes its port (connections refused) and cuts every open connection, as a network
+    outage or a restarted server does; `start()` serves on the same port again."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = free_port()
+        self.cut = 0  # connections cut by stop(), in all
+        self._listener: socket.socket | None = None
+        self._accepting = threading.Thread()
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def url(self, database_url: str) -> str:
+        """`database_url` (on the target server) through the proxy."""
+        proxied = make_url(database_url).set(host="127.0.0.1", port=self.port)
+        return proxied.render_as_string(hide_password=False)
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        listener.settimeout(0.1)
+        self._listener = listener
+        self._accepting = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self._accepting.start()
+
+    def stop(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        listener.close()
+        self._accepting.join()
+        with self._lock:
+            cut = list(self._open)
+        self.cut += len(cut) // 2  # a client's socket and its server's
+        for sock in cut:
+            self._shut(sock)  # the pumps see it and close both ends
+        wait_until(lambda: not self._open, 10, "the proxy's connections to close")
+
+    def _accept(self, listener: socket.socket) -> None:
+        while self._listener is listener:
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed by stop()
+            try:
+                server = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            for sock in (client, server):
+                sock.settimeout(None)
+            with self._lock:
+                self._open.update((client, server))
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):  # one side gone: the connection is gone
+            self._shut(sock)
+            with self._lock:
+                self._open.discard(sock)
+            sock.close()
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 # --- the notifier, its workers and its database -------------------------------------------------
@@ -251,6 +368,7 @@ class Row:
     lost: int
     twice: int
     note: str = ""
+    facts: dict[str, int] = field(default_factory=dict)  # what the note says, for the tests
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -299,11 +417,16 @@ def expected_ids(events: list[dict[str, Any]]) -> set[str]:
 
 
 def count(rig: Rig, fault: str, events: list[dict[str, Any]], note: str = "") -> Row:
-    expected = expected_ids(events)
+    return tally(rig, fault, len(events), expected_ids(events), note)
+
+
+def tally(rig: Rig, fault: str, registrations: int, expected: set[str], note: str = "") -> Row:
+    """The row of a fault: of the emails `expected` (Message-IDs), those the server never
+    received and the extra copies it received."""
     counts = rig.server.counts
     lost = sum(1 for key in expected if counts[key] == 0)
     twice = sum(counts[key] - 1 for key in expected if counts[key] > 1)
-    return Row(fault, len(events), len(expected), lost, twice, note)
+    return Row(fault, registrations, len(expected), lost, twice, note)
 
 
 # --- the faults ----------------------------------------------------------------------------------
@@ -357,6 +480,337 @@ def worker_kills(rig: Rig, registrations: int, timeout: float) -> Row:
     return count(rig, "both notifier workers killed (SIGKILL) twice in the burst", events)
 
 
+def database_unreachable(rig: Rig, registrations: int, seconds: float, timeout: float) -> Row:
+    """The notifier's PostgreSQL database out of reach for `seconds` (its port closed, every open
+    connection cut) while registrations and an erasure arrive; then back. The workers and the
+    sweeper connect through a `Proxy`, with 2 s connect and statement time-outs, which the
+    outage outlasts."""
+    server = make_url(rig.database_url)
+    proxy = Proxy(server.host or "127.0.0.1", server.port or 5432)
+    proxy.start()
+    rig.environment.update(
+        NOTIFIER_DATABASE_URL=proxy.url(rig.database_url),
+        PGCONNECT_TIMEOUT="2",
+        PGOPTIONS="-c statement_timeout=2000",
+    )
+    try:
+        rig.start_workers()
+        rig.workers.append(launch_sweeper(rig.worker_environment(), rig.work / "sweeper.log"))
+        leaving = registered(-1)
+        rig.send(TaskNames.REGISTERED, leaving)
+        # Its email sent: the workers hold connections, which the outage cuts.
+        wait_until(lambda: rig.sent() == 1, timeout, "the first email")
+        proxy.stop()
+        events = [registered(index) for index in range(registrations)]
+        for event in events:
+            rig.send(TaskNames.REGISTERED, event)
+        registration_id = leaving["participant"]["registration_id"]
+        rig.send(TaskNames.ERASED, erased(registration_id))
+        time.sleep(seconds)
+        acted_during = processed_events(rig) - 1
+        proxy.start()
+        back = time.monotonic()
+        wait_until(lambda: processed_events(rig) == registrations + 2, timeout, "every event acted")
+        acted_after = time.monotonic() - back
+        wait_until(lambda: rig.sent() >= registrations, timeout, "every email")
+        time.sleep(1.0)  # a late duplicate would arrive now
+        rig.stop_workers()
+    finally:
+        proxy.stop()
+    arrivals = sorted(rig.server.first_at.get(key, back) - back for key in expected_ids(events))
+    late = sum(1 for delay in arrivals if delay > acted_after + 30)
+    facts = {
+        "cut": proxy.cut,
+        "acted_during_outage": acted_during,
+        "acted": processed_events(rig),
+        "erased": int(rig.erased(registration_id)),
+        "dead_letters": dead_letters(rig),
+        "late_emails": late,
+    }
+    note = (
+        f"{proxy.cut} open connection(s) cut; {acted_during} event(s) acted during it; "
+        f"{facts['acted']} acted once each, the last {acted_after:.0f} s after it was back; "
+        f"{facts['dead_letters']} dead letter(s); the last email {arrivals[-1]:.0f} s after, "
+        f"{late} of them more than 30 s after the last event (re-queued by the sweeper)"
+    )
+    fault = f"the notifier's PostgreSQL unreachable for {seconds:.0f} s"
+    return dataclasses.replace(count(rig, fault, events, note), facts=facts)
+
+
+def processed_events(rig: Rig) -> int:
+    from services.notifier.models import ProcessedEvent
+
+    return int(rig.scalar(select(func.count()).select_from(ProcessedEvent)) or 0)
+
+
+def dead_letters(rig: Rig) -> int:
+    from services.notifier.models import DeadLetter
+
+    return int(rig.scalar(select(func.count()).select_from(DeadLetter)) or 0)
+
+
+# --- the registration service --------------------------------------------------------------------
+
+
+@dataclass
+class Registration:
+    """The registration service as `make run` starts it (tools/run.py): gunicorn serving its API
+    and its outbox relay, each a process (group) of its own, on a database and Redis."""
+
+    database_url: str
+    redis_url: str
+    work: Path
+    port: int = field(default_factory=free_port)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def environment(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "REDIS_URL": self.redis_url,
+            "REGISTRATION_DATABASE_URL": self.database_url,
+            "SECRET_KEY": SECRET_KEY,
+            "ORGANISER_TOKEN": ORGANISER_TOKEN,
+            "RATE_LIMITS_ENABLED": "false",  # one client sends everyone's registrations
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.port}",
+        }
+
+    def start(self, name: str) -> None:
+        """Start `web` (gunicorn) or `relay` (`flask --app services.registration.app relay`)."""
+        command = (
+            web_command("registration", "127.0.0.1", self.port)
+            if name == "web"
+            else relay_command("registration")
+        )
+        with (self.work / f"registration-{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                command, shell=True, env=self.environment(), cwd=ROOT, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    def kill(self, name: str) -> None:
+        """SIGKILL to the process and its children: no shutdown of any kind."""
+        process = self.processes.pop(name)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+        self.processes.clear()
+
+    def healthy(self) -> bool:
+        web = self.processes["web"]
+        if web.poll() is not None:
+            raise RuntimeError(f"gunicorn stopped; see {self.work / 'registration-web.log'}")
+        try:
+            return bool(call(self.port, "GET", "/healthz")[0] == 200)
+        except OSError:
+            return False
+
+    def open_event(self) -> None:
+        """An event open for registration, with one session without a seat limit."""
+        now = datetime.now(UTC).replace(microsecond=0)
+        starts = (now + timedelta(days=30)).replace(hour=8, minute=0, second=0)
+        event = {
+            "slug": EVENT["slug"],
+            "title": EVENT["title"],
+            "city": EVENT["city"],
+            "timezone": EVENT["timezone"],
+            "starts_on": starts.date().isoformat(),
+            "ends_on": (starts + timedelta(days=2)).date().isoformat(),
+            "languages": ["fr", "nl", "en"],
+            "registration_opens_at": (now - timedelta(days=1)).isoformat(),
+            "registration_closes_at": (now + timedelta(days=20)).isoformat(),
+        }
+        session = {
+            **{key: SESSION[key] for key in ("code", "title", "kind", "theme")},
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=2)).isoformat(),
+            "capacity": None,
+        }
+        for path, body in (("", event), (f"/{EVENT['slug']}/sessions", session)):
+            status, answer = call(self.port, "POST", f"/api/v1/events{path}", body, ORGANISER_TOKEN)
+            expect(status, answer, 201, f"POST /api/v1/events{path}")
+
+    def register(self, index: int) -> str:
+        """`POST /api/v1/events/{slug}/registrations` for participant `index`; their id."""
+        body = {
+            "name": f"Participant {index}",
+            "email": f"participant{index}@example.org",
+            "organisation": "City of Liège",
+            "city": "Liège",
+            "country": "BE",
+            "role": "local_government",
+            "language": ("fr", "nl", "en")[index % 3],
+            "session_codes": [SESSION["code"]],
+            "consent": True,
+        }
+        path = f"/api/v1/events/{EVENT['slug']}/registrations"
+        status, created = call(self.port, "POST", path, body)
+        return str(expect(status, created, 201, f"registration {index}")["id"])
+
+    def confirmations(self, registration_ids: list[str]) -> set[str]:
+        """The Message-ID of each registrant's confirmation, from the event their registration
+        wrote to the outbox (a registration without one counts as lost under its own id)."""
+        from services.notifier.emails import TEMPLATE_FOR_EVENT, message_id
+        from services.registration.models import Outbox
+
+        engine = create_engine(self.database_url)
+        try:
+            with engine.connect() as connection:
+                rows = connection.execute(
+                    select(Outbox.subject_id, Outbox.id).where(
+                        Outbox.task_name == TaskNames.REGISTERED
+                    )
+                ).all()
+        finally:
+            engine.dispose()
+        events = {str(subject): str(event_id) for subject, event_id in rows}
+        template = TEMPLATE_FOR_EVENT[TaskNames.REGISTERED]
+        return {
+            message_id(f"{events[person]}:{template}", MAIL_FROM)
+            if person in events
+            else f"no event for {person}"
+            for person in registration_ids
+        }
+
+
+class Burst(threading.Thread):
+    """`count` registrations sent through the API over `seconds`, at an even pace, by four
+    clients at once; the last fifth waits for `release` (so that what happens before it
+    happens during the burst, however slow the machine). `accepted` holds the ids of those
+    the service accepted, in order."""
+
+    CLIENTS = 4
+
+    def __init__(self, service: Registration, count: int, seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.service, self.count, self.seconds = service, count, seconds
+        self.release = threading.Event()
+        self.accepted: list[str] = []
+        self.errors: list[BaseException] = []
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        started = time.monotonic()
+        clients = [
+            threading.Thread(target=self._client, args=(first, started))
+            for first in range(self.CLIENTS)
+        ]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join()
+
+    def _client(self, first: int, started: float) -> None:
+        for index in range(first, self.count, self.CLIENTS):
+            time.sleep(max(0.0, started + index * self.seconds / self.count - time.monotonic()))
+            if index >= self.count * 0.8:
+                self.release.wait()
+            try:
+                registration_id = self.service.register(index)
+            except Exception as error:
+                self.errors.append(error)
+                return
+            with self._lock:
+                self.accepted.append(registration_id)
+
+
+def registration_kills(
+    rig: Rig, registrations: int, timeout: float, burst_seconds: float = 30.0
+) -> Row:
+    """Registrations through the registration service's API, its outbox relay and both notifier
+    workers killed with SIGKILL twice during the burst (after a fifth and after half of it,
+    each time once the running workers had sent an email), then all restarted."""
+    service = Registration(sibling_database(rig, "registration"), rig.redis_url, rig.work)
+    service.start("web")
+    service.start("relay")
+    burst = Burst(service, registrations, burst_seconds)
+    kills: list[tuple[int, int]] = []
+    try:
+        wait_until(service.healthy, 60, "the registration service")
+        service.open_event()
+        rig.start_workers()
+        service.register(-1)  # the whole path is up: workers started, relay relaying
+        wait_until(lambda: rig.server.received() >= 1, timeout, "the first confirmation")
+        burst.start()
+        for share in (0.2, 0.5):
+            since = rig.server.received()
+            wait_until(
+                lambda s=share: len(burst.accepted) >= registrations * s or not burst.is_alive(),
+                timeout,
+                "the burst under way",
+            )
+            wait_until(lambda s=since: rig.server.received() > s, timeout, "an email")
+            kills.append((len(burst.accepted), rig.server.received() - 1))
+            service.kill("relay")
+            rig.kill_workers()
+            rig.restore_unacknowledged()
+            rig.start_workers()
+            service.start("relay")
+        burst.release.set()
+        burst.join()
+        if burst.errors:
+            raise burst.errors[0]
+        expected = service.confirmations(burst.accepted)
+        wait_until(
+            lambda: sum(rig.server.counts[key] > 0 for key in expected) == len(expected),
+            timeout,
+            "every confirmation after the kills",
+        )
+        time.sleep(1.0)  # a late duplicate would arrive now
+        rig.stop_workers()
+    finally:
+        burst.release.set()
+        service.stop()
+        redis.Redis.from_url(rig.redis_url).delete(Queues.FEEDBACK)  # nobody reads it here
+    (first, sent_first), (second, sent_second) = kills
+    note = (
+        f"killed after registration {first} and {second} of {registrations} "
+        f"({sent_first} and {sent_second} emails in), during a {burst_seconds:.0f} s burst"
+    )
+    fault = "registration relay and both notifier workers killed (SIGKILL) twice in the burst"
+    facts = {"first_kill_after": first, "second_kill_after": second}
+    return dataclasses.replace(tally(rig, fault, len(burst.accepted), expected, note), facts=facts)
+
+
+def sibling_database(rig: Rig, service: str) -> str:
+    """A fresh database for `service` on the rig's backend (beside its SQLite file, or on its
+    PostgreSQL server)."""
+    url = make_url(rig.database_url)
+    if url.get_backend_name() == "postgresql":
+        return fresh_database(service, rig.work, url.set(database=None).render_as_string(False))
+    return fresh_database(service, rig.work)
+
+
+def fresh_database(service: str, work: Path, postgres_url: str | None = None) -> str:
+    """A new, migrated database for `service`: a SQLite file under `work`, or, given a
+    PostgreSQL server's URL, `agora_faults_<service>` on it (dropped first)."""
+    from shared.migrations import upgrade
+
+    if postgres_url:
+        name = f"agora_faults_{service}"
+        admin = create_engine(f"{postgres_url.rstrip('/')}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = f"{postgres_url.rstrip('/')}/{name}"
+    else:
+        url = f"sqlite:///{work / f'{service}-{new_id()}.sqlite3'}"
+    upgrade(service, url)
+    return url
+
+
 # --- the table -----------------------------------------------------------------------------------
 
 
@@ -373,18 +827,14 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def fresh_rig(redis_url: str, work: Path) -> Rig:
-    """A new SQLite database, emptied queues and breaker, and an SMTP server that is up."""
-    import redis
-
+def fresh_rig(redis_url: str, work: Path, postgres_url: str | None = None) -> Rig:
+    """A new database (SQLite, or PostgreSQL on the server at `postgres_url`), emptied queues
+    and breaker, and an SMTP server that is up."""
     from services.notifier.breaker import KEY_PREFIX
-    from shared.migrations import upgrade
 
-    database = work / f"notifier-{new_id()}.sqlite3"
-    url = f"sqlite:///{database}"
-    upgrade("notifier", url)
+    url = fresh_database("notifier", work, postgres_url)
     client = redis.Redis.from_url(redis_url)
-    client.delete(Queues.NOTIFIER, Queues.NOTIFIER_DELIVERY, "unacked", "unacked_index")
+    client.delete(*QUEUES, "unacked", "unacked_index")
     client.delete(*client.keys(f"{KEY_PREFIX}:*"), "unacked_mutex")
     server = Server(free_port())
     server.start()
@@ -393,32 +843,80 @@ def fresh_rig(redis_url: str, work: Path) -> Rig:
     return Rig(url, redis_url, server, work)
 
 
+QUEUES = (Queues.NOTIFIER, Queues.NOTIFIER_DELIVERY, Queues.FEEDBACK, Queues.REGISTRATION)
+
+
+def postgres_server(wanted: str | None) -> str | None:
+    """The PostgreSQL server for the database outage: the one named, else the local one if it
+    answers."""
+    if wanted:
+        return wanted
+    url = make_url(LOCAL_POSTGRES_URL)
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        answers = sock.connect_ex((url.host or "127.0.0.1", url.port or 5432)) == 0
+    return LOCAL_POSTGRES_URL if answers else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--registrations", type=int, default=300)
     parser.add_argument("--outage", type=float, default=60.0, help="seconds of each outage")
+    parser.add_argument("--burst", type=float, default=30.0, help="seconds of the API burst")
     parser.add_argument("--redis-url", default=FAULT_REDIS_URL)
+    parser.add_argument(
+        "--postgres-url",
+        help="a PostgreSQL server (postgresql+psycopg://user@host:port) for every database; "
+        "SQLite files when not given",
+    )
     args = parser.parse_args()
     import logging
 
     logging.getLogger("mail.log").setLevel(logging.WARNING)
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="fault-table-") as folder:
-        work = Path(folder)
-        for silent in (False, True):
-            rig = fresh_rig(args.redis_url, work)
-            try:
-                rows.append(outage(rig, args.registrations, args.outage, silent, timeout=300))
-            finally:
-                rig.stop_workers()
-                rig.server.stop()
-        rig = fresh_rig(args.redis_url, work)
+    rows: list[Row] = []
+    timings: list[str] = []
+
+    def run(name: str, fault: Callable[[Rig], Row], postgres_url: str | None) -> None:
+        started = time.monotonic()
+        rig = fresh_rig(args.redis_url, work, postgres_url)
         try:
-            rows.append(worker_kills(rig, args.registrations, timeout=300))
+            rows.append(fault(rig))
         finally:
             rig.stop_workers()
             rig.server.stop()
+        timings.append(f"{name}: {time.monotonic() - started:.0f} s")
+
+    n, outage_seconds = args.registrations, args.outage
+    work = Path(tempfile.mkdtemp(prefix="fault-table-"))
+    try:
+        for silent in (False, True):
+            run(
+                "smtp_silent" if silent else "smtp_down",
+                lambda rig, s=silent: outage(rig, n, outage_seconds, s, timeout=300),
+                args.postgres_url,
+            )
+        run("worker_kills", lambda rig: worker_kills(rig, n, timeout=300), args.postgres_url)
+        run(
+            "registration_kills",
+            lambda rig: registration_kills(rig, n, timeout=300, burst_seconds=args.burst),
+            args.postgres_url,
+        )
+        server = postgres_server(args.postgres_url)
+        if server is None:
+            timings.append("database_unreachable: left out, no PostgreSQL server answers")
+        else:
+            run(
+                "database_unreachable",
+                lambda rig: database_unreachable(rig, n, outage_seconds, timeout=600),
+                server,
+            )
+    except BaseException:
+        print(f"fault table: the processes' logs are in {work}", file=sys.stderr)
+        raise
+    shutil.rmtree(work)
+    databases = "PostgreSQL" if args.postgres_url else "SQLite (PostgreSQL for its outage)"
     print(table(rows))
+    print(f"\nDatabases: {databases}. Time per fault: " + "; ".join(timings) + ".")
     if any(row.lost for row in rows):
         raise SystemExit(1)
 

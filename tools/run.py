@@ -106,6 +106,8 @@ def process_list(settings: Settings, redis_embedded: bool, var_dir: Path) -> lis
         ("registration-web", web("registration", settings.bind_host, settings.registration_port)),
         ("registration-worker", worker("registration")),
         ("registration-relay", relay("registration")),
+        # Releases held seats whose email was not confirmed in time; the waiting lists move.
+        ("registration-holds", flask_command("registration", "expire-holds")),
     ]
     processes += [
         ("notifier-web", web("notifier", settings.bind_host, settings.notifier_port)),

@@ -27,9 +27,11 @@ from services.feedback.schemas import (
     SessionSummaryOut,
     SummaryArgs,
 )
+from shared import audit
+from shared.accounts import Permission
 from shared.auth import ParticipantClaim, ParticipantTokens
 from shared.db import utcnow
-from shared.http import csv_response, participant_claim, run_rules
+from shared.http import csv_response, participant_claim, public, run_rules
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -93,6 +95,7 @@ def submit(data: dict[str, Any], slug: str, code: str, replace: bool) -> tuple[A
 
 @feedback_bp.route(FEEDBACK_PATH)
 class SessionFeedback(MethodView):
+    @public
     @participant_required
     @feedback_bp.response(200, FeedbackOut)
     @feedback_bp.doc(security=PARTICIPANT)
@@ -100,6 +103,7 @@ class SessionFeedback(MethodView):
         """My feedback on this session."""
         return run(submissions.my_feedback, db.session, slug, code, claim())
 
+    @public
     @participant_required
     @feedback_bp.arguments(FeedbackIn)
     @feedback_bp.response(201, FeedbackOut)
@@ -108,6 +112,7 @@ class SessionFeedback(MethodView):
         """Rate a session I have a confirmed place in, once it has started (409 if rated: PUT)."""
         return submit(data, slug, code, replace=False)
 
+    @public
     @participant_required
     @feedback_bp.arguments(FeedbackIn)
     @feedback_bp.response(200, FeedbackOut)
@@ -120,6 +125,7 @@ class SessionFeedback(MethodView):
 
 @feedback_bp.route("/feedback/me")
 class MyFeedback(MethodView):
+    @public
     @participant_required
     @feedback_bp.response(200, FeedbackOut(many=True))
     @feedback_bp.doc(security=PARTICIPANT)
@@ -133,7 +139,7 @@ class MyFeedback(MethodView):
 
 @organiser_bp.route("/<slug>/sessions/<code>/summary")
 class SessionSummary(MethodView):
-    @organiser_auth.required
+    @organiser_auth.requires(Permission.FEEDBACK_READ)
     @organiser_bp.response(200, SessionSummaryOut)
     @organiser_bp.doc(security=ORGANISER)
     def get(self, slug: str, code: str) -> Any:
@@ -145,7 +151,7 @@ class SessionSummary(MethodView):
 
 @organiser_bp.route("/<slug>/summary")
 class EventSummary(MethodView):
-    @organiser_auth.required
+    @organiser_auth.requires(Permission.FEEDBACK_READ)
     @organiser_bp.arguments(SummaryArgs, location="query")
     @organiser_bp.response(200, EventSummaryOut)
     @organiser_bp.doc(security=ORGANISER)
@@ -160,7 +166,7 @@ class EventSummary(MethodView):
 
 @organiser_bp.route("/<slug>/recommendations")
 class Recommendations(MethodView):
-    @organiser_auth.required
+    @organiser_auth.requires(Permission.FEEDBACK_READ)
     @organiser_bp.response(200, RecommendationOut(many=True))
     @organiser_bp.doc(security=ORGANISER)
     def get(self, slug: str) -> Any:
@@ -168,7 +174,7 @@ class Recommendations(MethodView):
         event = run(readmodel.get_event, db.session, slug)
         return recommendations_with_support(db.session, event)
 
-    @organiser_auth.required
+    @organiser_auth.requires(Permission.RECOMMENDATIONS_WRITE)
     @organiser_bp.arguments(RecommendationIn)
     @organiser_bp.response(201, RecommendationCreated)
     @organiser_bp.doc(security=ORGANISER)
@@ -192,7 +198,7 @@ class Recommendations(MethodView):
 
 @organiser_bp.route("/<slug>/feedback")
 class FeedbackExport(MethodView):
-    @organiser_auth.required
+    @organiser_auth.requires(Permission.FEEDBACK_EXPORT)
     @organiser_bp.arguments(FeedbackExportArgs, location="query")
     @organiser_bp.response(200, FeedbackExportRow(many=True))
     @organiser_bp.doc(security=ORGANISER)
@@ -200,6 +206,7 @@ class FeedbackExport(MethodView):
         """All feedback without identities; `?format=csv` for a spreadsheet."""
         event = run(readmodel.get_event, db.session, slug)
         rows = summaries.export_rows(db.session, event)
+        audit.record_read(db, "feedback.export_read", slug, slug)
         if args["format"] == "csv":
             return csv_response(rows, summaries.EXPORT_COLUMNS, f"{slug}-feedback.csv")
         return rows
@@ -207,7 +214,7 @@ class FeedbackExport(MethodView):
 
 @organiser_bp.route("/<slug>/report")
 class ReportView(MethodView):
-    @organiser_auth.required
+    @organiser_auth.requires(Permission.FEEDBACK_READ)
     @organiser_bp.arguments(ReportArgs, location="query")
     @organiser_bp.response(200)
     @organiser_bp.doc(security=ORGANISER)

@@ -8,12 +8,14 @@ from flask import Flask
 
 from services.feedback import api, cli, extensions, tasks, web
 from services.feedback.extensions import SERVICE, db
-from services.feedback.models import OrganiserToken
+from services.feedback.models import OrganiserAccount, OrganiserRole, OrganiserToken
 from shared.contracts import Queues
+from shared.http import OrganiserModels
 from shared.service import ServiceParts, assemble_app, create_service_app
 
-# The queue, the organiser tokens, and the modules: extensions, api, web, cli, tasks.
-PARTS = ServiceParts(Queues.FEEDBACK, OrganiserToken, extensions, api, web, cli, tasks)
+# The queue, the copy of the organiser accounts, and the modules: extensions, api, web, cli, tasks.
+ORGANISERS = OrganiserModels(OrganiserAccount, OrganiserRole, OrganiserToken)
+PARTS = ServiceParts(Queues.FEEDBACK, ORGANISERS, extensions, api, web, cli, tasks)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

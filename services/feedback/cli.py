@@ -13,14 +13,18 @@ from services.feedback import tasks
 from services.feedback.extensions import SERVICE, db
 from services.feedback.models import OrganiserToken, Outbox
 from services.feedback.report import store
+from shared import audit
 from shared.service import migrate_command, organiser_commands, relay_command
 
 log = structlog.get_logger(__name__)
 
 
 def run_periodic_jobs() -> tuple[int, int]:
-    """Invite attendees of sessions over long enough; rebuild reports left out of date."""
-    return tasks.send_invitations(), store.rebuild_stale(db)
+    """Invite attendees of sessions over long enough; rebuild reports left out of date; delete
+    audit entries past their retention."""
+    done = tasks.send_invitations(), store.rebuild_stale(db)
+    audit.purge_expired()
+    return done
 
 
 @click.command("invite-loop")

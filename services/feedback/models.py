@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from shared.accounts import OrganiserAccountMixin, OrganiserRoleMixin
+from shared.audit import AuditEntryMixin
 from shared.auth import OrganiserTokenMixin
 from shared.consumer import ErasedRegistrationMixin, ProcessedEventMixin
 from shared.db import UTCDateTime, utcnow
@@ -278,6 +280,14 @@ class Outbox(OutboxMixin, Base):
     pass
 
 
+class OrganiserAccount(OrganiserAccountMixin, Base):
+    """An organiser account as the registration service's events last described it."""
+
+
+class OrganiserRole(OrganiserRoleMixin, Base):
+    pass
+
+
 class OrganiserToken(OrganiserTokenMixin, Base):
     pass
 
@@ -292,3 +302,7 @@ class ErasedRegistration(ErasedRegistrationMixin, Base):
 
 class DeadLetter(DeadLetterMixin, Base):
     """A message this service gave up on, for organisers to read and replay."""
+
+
+class AuditEntry(AuditEntryMixin, Base):
+    """Who changed what, and who read personal data, in this service (shared.audit)."""

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from services.feedback.models import ENDORSEMENT_VALUES, Endorsement, Event, Recommendation
 from services.feedback.readmodel import mark_report_dirty, themes
 from services.feedback.submissions import clean_text
+from shared import audit
 from shared.errors import InvalidInput
 
 
@@ -32,6 +33,7 @@ def create_recommendation(
     db.add(recommendation)
     db.flush()
     mark_report_dirty(db, event.id)
+    audit.record(db, "recommendations.created", recommendation.id, event.slug)
     return recommendation
 
 

@@ -1,6 +1,7 @@
 """Tasks the feedback worker runs (queue `feedback`): thin wrappers over the domain modules.
 
-The registration events are consumed at least once and act once each
+The registration events and the organiser-account events (this service's copy of the
+accounts, `apply_account`) are consumed at least once and act once each
 (`shared.consumer.consumer_task`, `handle_once`): an event that overtook the one it depends on
 (`readmodel.NotReady`) is retried with back-off like any failure, and kept in the dead-letter
 table (`DeadLetter`) if it is still not ready after the last attempt. The service's own tasks
@@ -18,13 +19,21 @@ from typing import Any
 
 from celery import Celery, Task
 from flask import current_app
+from sqlalchemy.orm import Session
 
 from services.feedback import invitations, privacy, readmodel
 from services.feedback.extensions import db
-from services.feedback.models import DeadLetter, ProcessedEvent
+from services.feedback.models import (
+    DeadLetter,
+    OrganiserAccount,
+    OrganiserRole,
+    OrganiserToken,
+    ProcessedEvent,
+)
 from services.feedback.report import store
-from shared.consumer import consumer_task, handle_once
-from shared.contracts import OwnTasks
+from shared.accounts import apply_snapshot
+from shared.consumer import Handler, consumer_task, handle_once
+from shared.contracts import ORGANISER_EVENTS, OwnTasks
 
 PERIOD_SECONDS = 60.0
 # For `celery -A services.feedback.worker beat`, if a deployment prefers beat to invite-loop.
@@ -32,8 +41,21 @@ BEAT_SCHEDULE = {
     "invitations": {"task": OwnTasks.SEND_INVITATIONS, "schedule": PERIOD_SECONDS},
     "stale-reports": {"task": OwnTasks.REBUILD_STALE_REPORTS, "schedule": PERIOD_SECONDS},
 }
-# Each registration event this service consumes, and the function that applies it.
-HANDLERS = {**readmodel.HANDLERS, **privacy.HANDLERS}
+
+
+def apply_account(session: Session, message: dict[str, Any]) -> None:
+    """An `organiser.*` event: this service's copy of the account becomes the state it carries,
+    unless the copy is newer already (events may come late, twice or out of order)."""
+    apply_snapshot(session, OrganiserAccount, OrganiserRole, OrganiserToken, message["account"])
+
+
+# Each event this service consumes (registration, privacy, organiser accounts), and the
+# function that applies it.
+HANDLERS: dict[str, Handler] = {
+    **readmodel.HANDLERS,
+    **privacy.HANDLERS,
+    **dict.fromkeys(ORGANISER_EVENTS, apply_account),
+}
 
 
 def consume(name: str, kwargs: dict[str, Any]) -> bool:

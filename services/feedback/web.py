@@ -30,7 +30,7 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 
 from services.feedback import ratepage, readmodel, submissions, summaries
-from services.feedback.extensions import SERVICE, db, organiser_auth
+from services.feedback.extensions import SERVICE, db
 from services.feedback.models import (
     ENDORSEMENT_VALUES,
     RATINGS,
@@ -43,12 +43,13 @@ from services.feedback.recommendations import create_recommendation, recommendat
 from services.feedback.report.responses import report_response, schedule_report
 from services.feedback.report.wording import Figures
 from services.feedback.schemas import COMMENT_MAX, FeedbackIn, RecommendationIn
-from shared import formats, pages
+from shared import audit, formats, pages
+from shared.accounts import Permission
 from shared.auth import ParticipantClaim, ParticipantTokens
 from shared.db import utcnow
 from shared.errors import NotFound, RuleError
 from shared.formats import in_language
-from shared.http import csv_response
+from shared.http import csv_response, public, route_actor
 from shared.labels import KIND_LABELS, sort_key
 from shared.pages import LANGUAGE_NAMES, choose_language, current_language
 
@@ -140,6 +141,7 @@ def explain(rule: RuleError) -> str:
 
 
 @bp.get("/")
+@public
 def index() -> Any:
     return page("index.html")
 
@@ -293,6 +295,7 @@ def rate_page(
 
 
 @bp.get("/rate/<token>")
+@public
 def rate(token: str) -> Any:
     return rate_page(participant_or_404())
 
@@ -325,6 +328,7 @@ def read_rating_form(recommendation_ids: list[str]) -> tuple[dict[str, Any], dic
 
 
 @bp.post("/rate/<token>/sessions/<code>")
+@public
 def rate_session(token: str, code: str) -> Any:
     participant = participant_or_404()
     event = db.session.get_one(Event, participant.event_id)
@@ -359,7 +363,8 @@ def rate_session(token: str, code: str) -> Any:
 # --- organisers --------------------------------------------------------------------------------
 
 
-organiser_required = pages.organiser_required("web.organiser_home")
+def organiser_required(permission: Permission) -> Any:
+    return pages.organiser_required("web.sign_in", permission)
 
 
 def event_or_404(slug: str) -> Event:
@@ -369,14 +374,23 @@ def event_or_404(slug: str) -> Event:
         abort(not_found(_("There is no event at this address.")))
 
 
+@bp.get("/organiser")
+@organiser_required(Permission.FEEDBACK_READ)
 def organiser_home() -> Any:
-    """The organisers' home page: every event, each leading to its dashboard."""
-    events = db.session.scalars(select(Event).order_by(Event.starts_on, Event.id)).all()
-    titled = [(e, e.title_in(current_language())) for e in events]
+    """The organisers' home page: the events whose feedback they may read, each leading to its
+    dashboard."""
+    query = select(Event).order_by(Event.starts_on, Event.id)
+    events = route_actor().events_for(Permission.FEEDBACK_READ)
+    if events is not None:
+        query = query.where(Event.slug.in_(sorted(events)))
+    titled = [(e, e.title_in(current_language())) for e in db.session.scalars(query)]
     return pages.organiser_home_page(SERVICE, _("Feedback and reports"), titled, "web.dashboard")
 
 
-pages.add_organiser_sign_in(bp, SERVICE, organiser_auth, pages.SignIn(), home=organiser_home)
+# Organisers sign in on the registration service; its sign-in leads back here.
+pages.add_sign_in_elsewhere(
+    bp, SERVICE, pages.SignIn(rule="/organiser/sign-in", endpoint="sign_in")
+)
 
 
 def dashboard_page(
@@ -447,13 +461,13 @@ def theme_names(
 
 
 @bp.get("/organiser/events/<slug>")
-@organiser_required
+@organiser_required(Permission.FEEDBACK_READ)
 def dashboard(slug: str) -> Any:
     return dashboard_page(event_or_404(slug))
 
 
 @bp.post("/organiser/events/<slug>/recommendations")
-@organiser_required
+@organiser_required(Permission.RECOMMENDATIONS_WRITE)
 def add_recommendation(slug: str) -> Any:
     event = event_or_404(slug)
     g.page_target = ("web.dashboard", {"slug": slug})
@@ -482,21 +496,22 @@ def add_recommendation(slug: str) -> Any:
 
 
 @bp.get("/organiser/events/<slug>/feedback.csv")
-@organiser_required
+@organiser_required(Permission.FEEDBACK_EXPORT)
 def feedback_csv(slug: str) -> Any:
     rows = summaries.export_rows(db.session, event_or_404(slug))
+    audit.record_read(db, "feedback.export_read", slug, slug)
     return csv_response(rows, summaries.EXPORT_COLUMNS, f"{slug}-feedback.csv")
 
 
 @bp.get("/organiser/events/<slug>/report")
-@organiser_required
+@organiser_required(Permission.FEEDBACK_READ)
 def report_page(slug: str) -> Any:
     event_or_404(slug)
     return report_response(slug, "html")
 
 
 @bp.get("/organiser/events/<slug>/report.<fmt>")
-@organiser_required
+@organiser_required(Permission.FEEDBACK_READ)
 def report_download(slug: str, fmt: str) -> Any:
     event_or_404(slug)
     if fmt not in ("json", "md", "pdf"):

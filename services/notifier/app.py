@@ -11,13 +11,15 @@ from services.notifier.delivery import RetryPolicy
 from services.notifier.emails import Links
 from services.notifier.extensions import SERVICE, init_database
 from services.notifier.mailer import Mailer, SmtpConfig
-from services.notifier.models import OrganiserToken
-from shared.auth import ParticipantTokens
+from services.notifier.models import OrganiserAccount, OrganiserRole, OrganiserToken
+from shared.auth import EmailConfirmationTokens, ParticipantTokens
 from shared.contracts import Queues
+from shared.http import OrganiserModels
 from shared.service import ServiceParts, assemble_app, create_service_app
 
-# The queue, the organiser tokens, and the modules: extensions, api, web, cli, tasks.
-PARTS = ServiceParts(Queues.NOTIFIER, OrganiserToken, extensions, api, web, cli, tasks)
+# The queue, the copy of the organiser accounts, and the modules: extensions, api, web, cli, tasks.
+ORGANISERS = OrganiserModels(OrganiserAccount, OrganiserRole, OrganiserToken)
+PARTS = ServiceParts(Queues.NOTIFIER, ORGANISERS, extensions, api, web, cli, tasks)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -27,6 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         settings.public_base_url,
         settings.feedback_public_url,
         ParticipantTokens(settings.secret_key),
+        EmailConfirmationTokens(settings.secret_key),
     )
     app.extensions["retry_policy"] = RetryPolicy.from_settings(settings)
     app.extensions["mailer"] = Mailer(SmtpConfig.from_settings(settings))

@@ -17,6 +17,7 @@ from flask.cli import with_appcontext
 from services.notifier import delivery
 from services.notifier.extensions import SERVICE, db
 from services.notifier.models import OrganiserToken, Outbox
+from shared import audit
 from shared.service import migrate_command, organiser_commands, relay_command
 
 log = structlog.get_logger(__name__)
@@ -30,12 +31,14 @@ CATCHER_BIND_HOST = "127.0.0.1"
 @click.option("--interval", default=SWEEP_INTERVAL_SECONDS, show_default=True, type=float)
 @click.option("--once", is_flag=True, help="Sweep once and exit.")
 def sweep(interval: float, once: bool) -> None:
-    """Queue again the emails whose delivery task was lost (runs forever unless --once)."""
+    """Queue again the emails whose delivery task was lost, and delete audit entries past
+    their retention (runs forever unless --once)."""
     celery_app = current_app.extensions["celery"]
     log.info("sweeper.started", interval=interval)
     while True:
         try:
             count = delivery.sweep(db, celery_app)
+            audit.purge_expired()
         except Exception as error:  # database or broker briefly away: try again next time
             log.warning("sweep.failed", error=str(error))
             count = 0

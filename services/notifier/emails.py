@@ -20,13 +20,13 @@ from zoneinfo import ZoneInfo
 
 import idna
 from flask import render_template
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import lazy_gettext as _l
 from icalendar import Calendar
 from icalendar import Event as CalendarEvent
 
 from shared import formats
-from shared.auth import ParticipantTokens
+from shared.auth import EmailConfirmationTokens, ParticipantTokens
 from shared.contracts import TaskNames
 
 CONFIRMATION = "confirmation"
@@ -37,6 +37,12 @@ SEAT_RELEASED = "seat_released"
 CANCELLED = "cancelled"
 MANAGE_LINK = "manage_link"
 FEEDBACK_INVITATION = "feedback_invitation"
+# A seat event in a session that holds places until the address is confirmed sends one of
+# these instead of its own email (`template_for`).
+SEAT_HELD = "seat_held"
+EMAIL_CONFIRMED = "email_confirmed"
+HOLD_EXPIRED = "hold_expired"
+HOLD_TEMPLATES = (SEAT_HELD, EMAIL_CONFIRMED, HOLD_EXPIRED)
 
 # The one email each consumed event sends (erasure sends none).
 TEMPLATE_FOR_EVENT: dict[str, str] = {
@@ -49,7 +55,13 @@ TEMPLATE_FOR_EVENT: dict[str, str] = {
     TaskNames.LINK_REQUESTED: MANAGE_LINK,
     TaskNames.FEEDBACK_INVITATION: FEEDBACK_INVITATION,
 }
-TEMPLATES = tuple(TEMPLATE_FOR_EVENT.values())
+TEMPLATES = (*TEMPLATE_FOR_EVENT.values(), *HOLD_TEMPLATES)
+# Emails to organisers (TaskNames.ORGANISER_EMAIL): one template per kind of link.
+ORGANISER_TEMPLATES: dict[str, str] = {
+    "sign_in": "organiser_sign_in",
+    "password_reset": "organiser_password_reset",
+    "invitation": "organiser_invitation",
+}
 
 # Who an email is from when it is about no event in particular.
 DEFAULT_SENDER = "Agora"
@@ -63,6 +75,12 @@ SUBJECTS = {
     CANCELLED: _l("Your registration for %(event)s is cancelled"),
     MANAGE_LINK: _l("Your personal link for %(event)s"),
     FEEDBACK_INVITATION: _l("How was “%(session)s”? Give us your opinion"),
+    SEAT_HELD: _l("Confirm your email address to keep your place in “%(session)s”"),
+    EMAIL_CONFIRMED: _l("Your place in “%(session)s” is confirmed"),
+    HOLD_EXPIRED: _l("Your place in “%(session)s” has been released"),
+    "organiser_sign_in": _l("Your link to sign in to Agora"),
+    "organiser_password_reset": _l("Choose a new password for Agora"),
+    "organiser_invitation": _l("Your organiser account on Agora"),
 }
 
 
@@ -82,10 +100,16 @@ class Links:
     public_base_url: str
     feedback_public_url: str
     tokens: ParticipantTokens
+    confirmations: EmailConfirmationTokens
 
     def manage(self, person: Person) -> str:
         token = self.tokens.sign(person.registration_id, person.token_version)
         return f"{self.public_base_url.rstrip('/')}/manage/{token}"
+
+    def confirm_email(self, person: Person) -> str:
+        """The link that confirms the address: only ever in an email, never in the API."""
+        token = self.confirmations.sign(person.registration_id, person.token_version)
+        return f"{self.public_base_url.rstrip('/')}/confirm-email/{token}"
 
     def rate(self, person: Person) -> str:
         token = self.tokens.sign(person.registration_id, person.token_version)
@@ -196,6 +220,26 @@ def calendar(
     )
 
 
+def template_for(name: str, message: Mapping[str, Any]) -> str:
+    """The email an event sends: its own, or for a seat held until the address is confirmed
+    (or confirmed, or released for want of it) the version that says so."""
+    template = TEMPLATE_FOR_EVENT[name]
+    seat = message.get("seat")
+    if template not in (SEAT_CONFIRMED, PROMOTED, SEAT_RELEASED) or not seat:
+        return template
+    if seat.get("reason") == "hold_expired":
+        return HOLD_EXPIRED
+    if seat.get("reason") == "email_confirmed":
+        return EMAIL_CONFIRMED
+    return SEAT_HELD if seat["status"] == "held" and template != SEAT_RELEASED else template
+
+
+def held_until(seat: Mapping[str, Any], event: Mapping[str, Any], language: str) -> str:
+    """A held seat's deadline in the event's time zone, as the reader writes it."""
+    fmt, zone = formats.For(language), event["timezone"]
+    return f"{fmt.moment(seat['hold_expires_at'], zone)} ({fmt.zone_name(zone)})"
+
+
 # --- one builder per template -----------------------------------------------------------------
 
 
@@ -203,8 +247,16 @@ def _confirmation(message: dict[str, Any], person: Person, links: Links) -> dict
     event, language = message["event"], person.language
     seats = message["seats"]
     confirmed = [s["session"] for s in seats if s["status"] == "confirmed"]
+    held = [
+        {**session_view(s["session"], event, language), "until": held_until(s, event, language)}
+        for s in seats
+        if s["status"] == "held"
+    ]
     return {
         "confirmed": [session_view(s, event, language) for s in confirmed],
+        "held": held,
+        # Only with a held seat: confirming the address is what keeps it.
+        "confirm_url": links.confirm_email(person) if held else None,
         "waitlisted": [
             session_view(s["session"], event, language, s["waitlist_position"])
             for s in seats
@@ -219,6 +271,15 @@ def _seat(message: dict[str, Any], person: Person, links: Links) -> dict[str, An
     view = session_view(seat["session"], event, person.language, seat["waitlist_position"])
     with_calendar = seat["status"] == "confirmed" and message["_template"] != SEAT_RELEASED
     return {"session": view, "_calendar": [seat["session"]] if with_calendar else []}
+
+
+def _seat_held(message: dict[str, Any], person: Person, links: Links) -> dict[str, Any]:
+    seat, event = message["seat"], message["event"]
+    return {
+        "session": session_view(seat["session"], event, person.language),
+        "until": held_until(seat, event, person.language),
+        "confirm_url": links.confirm_email(person),
+    }
 
 
 def _cancelled(message: dict[str, Any], person: Person, links: Links) -> dict[str, Any]:
@@ -257,6 +318,9 @@ _BUILDERS = {
     CANCELLED: _cancelled,
     MANAGE_LINK: _manage_link,
     FEEDBACK_INVITATION: _feedback,
+    SEAT_HELD: _seat_held,
+    EMAIL_CONFIRMED: _seat,
+    HOLD_EXPIRED: _seat,
 }
 
 
@@ -283,6 +347,29 @@ def compose(
     return Email(
         template, person.language, subject, text, html, attachments, sender=context["event_title"]
     )
+
+
+def compose_organiser_email(message: Mapping[str, Any]) -> Email:
+    """The email with an organiser's one-time link (ORGANISER_EMAIL), in their language."""
+    template, language = ORGANISER_TEMPLATES[message["kind"]], message["language"]
+    minutes = max(1, round((message["expires_at"] - message["occurred_at"]).total_seconds() / 60))
+    with force_locale(language):
+        if minutes < 24 * 60:
+            validity = ngettext(
+                "The link works once, for %(num)d minute.",
+                "The link works once, for %(num)d minutes.",
+                minutes,
+            )
+        else:
+            days = round(minutes / (24 * 60))
+            validity = ngettext(
+                "The link works once, for %(num)d day.",
+                "The link works once, for %(num)d days.",
+                days,
+            )
+    context = {"name": message["name"], "url": message["url"], "validity": validity}
+    text, html, subject = render(template, language, context, {})
+    return Email(template, language, subject, text, html)
 
 
 def render(

@@ -2,19 +2,20 @@
 
 A consumed event updates the recipients read model and adds its email to the delivery log
 (status queued) in the transaction that records the event as processed; a change of details
-only updates the read model. A message that
+only updates the read model; an organiser's one-time link (`organiser.email_requested`) is
+written to the log like any email, about no participant. A message that
 breaks its contract, or names a person the notifier never heard of, is kept as failed with
 the reason. Sending is delivery.py's business.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from services.notifier import privacy
@@ -26,7 +27,9 @@ from services.notifier.emails import (
     Person,
     UnusableAddress,
     compose,
+    compose_organiser_email,
     message_id,
+    template_for,
     to_mime,
 )
 from services.notifier.models import (
@@ -37,7 +40,7 @@ from services.notifier.models import (
     ProcessedEvent,
     Recipient,
 )
-from shared import contracts
+from shared import audit, contracts
 from shared.consumer import handle_once
 from shared.contracts import TaskNames
 from shared.db import Database, new_id, utcnow
@@ -173,6 +176,8 @@ def handle_event(
     db: Session, name: str, message: dict[str, Any], links: Links, mail_from: str
 ) -> list[str]:
     """Act on one consumed event (the caller commits); return the ids of the emails queued."""
+    if name == TaskNames.ORGANISER_EMAIL:
+        return organiser_email(db, message, mail_from)
     registration_id = registration_id_of(message)
     assert registration_id is not None  # every consumed contract names the registration
     if name == TaskNames.ERASED:
@@ -191,7 +196,7 @@ def handle_event(
             db, message["participant"], message["event"]["slug"], message["occurred_at"]
         )
         return []
-    template = TEMPLATE_FOR_EVENT[name]
+    template = template_for(name, message)
     key = f"{message['event_id']}:{template}"
     event = message["event"]
     remember_sessions(db, event["slug"], sessions_in(name, message))
@@ -238,6 +243,37 @@ def add_message(db: Session, key: str, person: Person, email: Email, mail_from: 
     return row
 
 
+def organiser_email(db: Session, message: dict[str, Any], mail_from: str) -> list[str]:
+    """An organiser's one-time link (sign-in, password reset, invitation): one row of the
+    delivery log, sent like every email; about no participant, so no registration id."""
+    email = compose_organiser_email(message)
+    key = f"{message['event_id']}:{email.template}"
+    address = message["email"].strip().lower()
+    try:
+        mime = to_mime(email, key, address, mail_from)
+    except UnusableAddress as error:
+        add_failed(db, key, email.template, None, f"unusable address: {error}")
+        return []
+    now = utcnow()
+    row = Message(
+        key=key,
+        registration_id=None,
+        to_address=address,
+        template=email.template,
+        language=email.language,
+        subject=email.subject,
+        status=QUEUED,
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+        message_id=message_id(key, mail_from),
+        mime=mime,
+    )
+    db.add(row)
+    db.flush()
+    return [row.id]
+
+
 def add_failed(
     db: Session, key: str, template: str, registration_id: str | None, reason: str
 ) -> bool:
@@ -276,9 +312,11 @@ def list_messages(
     template: str | None = None,
     page: int = 1,
     per_page: int = 50,
+    events: Collection[str] | None = None,
 ) -> tuple[list[Message], int]:
-    """One page of the delivery log, newest first, and the number of matching messages."""
-    conditions = []
+    """One page of the delivery log, newest first, and the number of matching messages; only
+    the messages about `events` (None: every message)."""
+    conditions = in_events(events)
     if status:
         conditions.append(Message.status == status)
     if to:
@@ -296,8 +334,19 @@ def list_messages(
     return list(rows), int(total)
 
 
-def status_counts(db: Session) -> dict[str, int]:
-    rows = db.execute(select(Message.status, func.count()).group_by(Message.status)).all()
+def in_events(events: Collection[str] | None) -> list[ColumnElement[bool]]:
+    """The conditions that keep the messages about these events (None: no condition); a
+    message about no known participant is about no event."""
+    if events is None:
+        return []
+    people = select(Recipient.registration_id).where(Recipient.event_slug.in_(sorted(events)))
+    return [Message.registration_id.in_(people)]
+
+
+def status_counts(db: Session, events: Collection[str] | None = None) -> dict[str, int]:
+    rows = db.execute(
+        select(Message.status, func.count()).where(*in_events(events)).group_by(Message.status)
+    ).all()
     return {status: int(count) for status, count in rows}
 
 
@@ -309,13 +358,32 @@ def get_message(db: Session, message_id: str) -> Message:
     return row
 
 
-def resend(db: Session, message_id: str) -> Message:
-    """Queue a failed message again (an organiser's decision); only failed ones can be."""
+def event_of(db: Session, message: Message) -> str | None:
+    """The event a message is about: its recipient's, while the recipient is known."""
+    if message.registration_id is None:
+        return None
+    return db.scalar(
+        select(Recipient.event_slug).where(Recipient.registration_id == message.registration_id)
+    )
+
+
+def get_visible_message(db: Session, message_id: str, events: Collection[str] | None) -> Message:
+    """One message of the delivery log, if it is about one of `events` (None: any message)."""
     row = get_message(db, message_id)
+    if events is not None and event_of(db, row) not in events:
+        raise NotFound("No such message.")
+    return row
+
+
+def resend(db: Session, message_id: str, events: Collection[str] | None = None) -> Message:
+    """Queue a failed message again (an organiser's decision, for one of `events`); only failed
+    ones can be."""
+    row = get_visible_message(db, message_id, events)
     if row.status != FAILED:
         raise RuleError(f"Only a failed message can be sent again; this one is {row.status}.")
     if not row.to_address:
         raise RuleError("This message has no recipient (the person is unknown or erased).")
     row.status, row.next_attempt_at = QUEUED, utcnow()
     row.give_up_at, row.claimed_until = None, None
+    audit.record(db, "messages.resent", row.id, event_of(db, row))
     return row

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.accounts import OrganiserAccountMixin, OrganiserRoleMixin
+from shared.audit import AuditEntryMixin
 from shared.auth import OrganiserTokenMixin
 from shared.consumer import ErasedRegistrationMixin, ProcessedEventMixin
 from shared.db import UTCDateTime, new_id, utcnow
@@ -105,9 +107,21 @@ class ProcessedEvent(ProcessedEventMixin, Base):
     pass
 
 
+class OrganiserAccount(OrganiserAccountMixin, Base):
+    """An organiser account as the registration service's events last described it."""
+
+
+class OrganiserRole(OrganiserRoleMixin, Base):
+    pass
+
+
 class OrganiserToken(OrganiserTokenMixin, Base):
     pass
 
 
 class DeadLetter(DeadLetterMixin, Base):
     """A message this service gave up on, for organisers to read and replay."""
+
+
+class AuditEntry(AuditEntryMixin, Base):
+    """Who changed what, and who read personal data, in this service (shared.audit)."""

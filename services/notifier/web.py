@@ -1,7 +1,9 @@
 """Server-rendered pages for organisers: the delivery log and the local mail catcher's inbox.
 
-Every page needs the organiser sign-in (a flag in the signed session cookie): emails carry
-participants' personal links, which are as good as passwords.
+Every page needs the organiser sign-in (on the registration service, for every service) and
+a role that reads the delivery log: emails carry participants' personal links, which are as
+good as passwords. An organiser sees the messages about the events of their roles; the caught
+emails (every email this machine sent) need the role on every event.
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ from sqlalchemy import func, select
 from services.notifier import catcher, delivery
 from services.notifier import messages as delivery_log
 from services.notifier.emails import TEMPLATES
-from services.notifier.extensions import SERVICE, db, organiser_auth
+from services.notifier.extensions import SERVICE, db
 from services.notifier.models import FAILED, STATUSES, CaughtMessage, Message
 from services.notifier.schemas import MessageListArgs
-from shared import formats, pages
+from shared import audit, formats, pages
+from shared.accounts import Permission
 from shared.errors import NotFound, RuleError
+from shared.http import public, route_actor
 from shared.pages import choose_language, current_language
 
 bp = Blueprint("web", __name__, template_folder="templates")
@@ -57,6 +61,12 @@ TEMPLATE_LABELS = {
     "cancelled": _l("Registration cancelled"),
     "manage_link": _l("Personal link"),
     "feedback_invitation": _l("Feedback invitation"),
+    "seat_held": _l("Place held until the address is confirmed"),
+    "email_confirmed": _l("Address confirmed, place confirmed"),
+    "hold_expired": _l("Held place released, address not confirmed"),
+    "organiser_sign_in": _l("Organiser sign-in link"),
+    "organiser_password_reset": _l("Organiser password reset"),
+    "organiser_invitation": _l("Organiser invitation"),
 }
 
 
@@ -92,26 +102,35 @@ page = functools.partial(pages.render, SERVICE)
 # --- sign-in -----------------------------------------------------------------------------------
 
 
-organiser_required = pages.organiser_required("web.sign_in", keep_query=True)
+def organiser_required(permission: Permission, every_event: bool = False) -> Any:
+    """A page for organisers allowed `permission`; the caught emails are about no event (they
+    are every email this machine sent): those pages need it on every event."""
+    return pages.organiser_required(
+        "web.sign_in", permission, keep_query=True, every_event=every_event
+    )
+
+
+def visible_events(permission: Permission) -> frozenset[str] | None:
+    """The events whose messages the signed-in organiser may see (None: every message)."""
+    return route_actor().events_for(permission)
 
 
 @bp.get("/")
+@public
 def index() -> Any:
     return redirect(url_for("web.messages"))
 
 
-pages.add_organiser_sign_in(
+# Organisers sign in on the registration service; its sign-in leads back here.
+pages.add_sign_in_elsewhere(
     bp,
     SERVICE,
-    organiser_auth,
     pages.SignIn(
         rule="/sign-in",
         endpoint="sign_in",
         landing="messages",
         next_prefix="/",
         sign_out_rule="/sign-out",
-        heading=_l("Emails sent to participants"),
-        intro=_l("The delivery log and the mail catcher are for organisers."),
     ),
 )
 
@@ -137,10 +156,12 @@ def log_filters() -> dict[str, Any]:
 
 
 @bp.get("/messages")
-@organiser_required
+@organiser_required(Permission.MESSAGES_READ)
 def messages() -> Any:
     filters = log_filters()
-    rows, total = delivery_log.list_messages(db.session, **filters)
+    events = visible_events(Permission.MESSAGES_READ)
+    rows, total = delivery_log.list_messages(db.session, **filters, events=events)
+    audit.record_read(db, "messages.log_read")
     pages = max(1, -(-total // PER_PAGE))
     query = {k: v for k, v in filters.items() if k not in ("page", "per_page")}
     return page(
@@ -153,21 +174,24 @@ def messages() -> Any:
         query=query,
         statuses=STATUSES,
         templates=TEMPLATES,
-        counts=delivery_log.status_counts(db.session),
+        counts=delivery_log.status_counts(db.session, events),
     )
 
 
 def message_or_404(message_id: str) -> Message:
-    row = db.session.get(Message, message_id)
-    if row is None:
+    try:
+        return delivery_log.get_visible_message(
+            db.session, message_id, visible_events(Permission.MESSAGES_READ)
+        )
+    except NotFound:
         abort(404)
-    return row
 
 
 @bp.get("/messages/<message_id>")
-@organiser_required
+@organiser_required(Permission.MESSAGES_READ)
 def message(message_id: str) -> Any:
     row = message_or_404(message_id)
+    audit.record_read(db, "messages.message_read", row.id, delivery_log.event_of(db.session, row))
     caught = db.session.scalar(
         select(CaughtMessage.id)
         .where(CaughtMessage.message_id == row.message_id)
@@ -178,10 +202,10 @@ def message(message_id: str) -> Any:
 
 
 @bp.post("/messages/<message_id>/resend")
-@organiser_required
+@organiser_required(Permission.MESSAGES_WRITE)
 def resend(message_id: str) -> Any:
     try:
-        row = delivery_log.resend(db.session, message_id)
+        row = delivery_log.resend(db.session, message_id, visible_events(Permission.MESSAGES_WRITE))
     except NotFound:
         abort(404)
     except RuleError:
@@ -235,12 +259,13 @@ def date_of(message: EmailMessage) -> datetime | None:
 
 
 @bp.get("/caught")
-@organiser_required
+@organiser_required(Permission.MESSAGES_READ, every_event=True)
 def caught() -> Any:
     rows = db.session.scalars(
         select(CaughtMessage).order_by(CaughtMessage.id.desc()).limit(200)
     ).all()
     total = db.session.scalar(select(func.count()).select_from(CaughtMessage)) or 0
+    audit.record_read(db, "messages.caught_list_read")
     return page(
         "caught.html",
         rows=[(row, catcher.language_of(row.raw)) for row in rows],
@@ -266,9 +291,10 @@ def with_links_in_new_tabs(html: str) -> str:
 
 
 @bp.get("/caught/<int:caught_id>")
-@organiser_required
+@organiser_required(Permission.MESSAGES_READ, every_event=True)
 def caught_message(caught_id: int) -> Any:
     row = caught_or_404(caught_id)
+    audit.record_read(db, "messages.caught_read", row.id)
     parsed = catcher.parse(row.raw)
     text, html, attachments = parts_of(parsed)
     srcdoc = with_links_in_new_tabs(html) if html else ""
@@ -287,12 +313,13 @@ def caught_message(caught_id: int) -> Any:
 
 
 @bp.get("/caught/<int:caught_id>/attachments/<int:index>")
-@organiser_required
+@organiser_required(Permission.MESSAGES_READ, every_event=True)
 def caught_attachment(caught_id: int, index: int) -> Any:
     parsed = catcher.parse(caught_or_404(caught_id).raw)
     found = list(parsed.iter_attachments())
     if index >= len(found):
         abort(404)
+    audit.record_read(db, "messages.caught_read", caught_id)
     part = found[index]
     name = part.get_filename() or f"attachment-{index}"
     filename = name.encode("ascii", "ignore").decode().replace('"', "") or "attachment"
@@ -304,8 +331,9 @@ def caught_attachment(caught_id: int, index: int) -> Any:
 
 
 @bp.post("/caught/clear")
-@organiser_required
+@organiser_required(Permission.MESSAGES_WRITE, every_event=True)
 def caught_clear() -> Any:
     count = catcher.clear(db)
+    audit.record_read(db, "messages.caught_cleared")
     flash(_("%(count)d caught message(s) deleted.", count=count), "success")
     return redirect(url_for("web.caught"), 303)

@@ -17,7 +17,7 @@ from flask import current_app, request
 
 from services.registration.models import Registration
 from services.registration.registrations import Registered
-from shared.auth import ParticipantTokens, bearer_token
+from shared.auth import EmailConfirmationTokens, ParticipantTokens, bearer_token
 from shared.http import client_key, field_key, limiter
 
 # Registering: a delegation or a desk behind one address registers many; one address a few
@@ -39,6 +39,15 @@ def tokens() -> ParticipantTokens:
 
 def manage_token(registration: Registration | Registered) -> str:
     return tokens().sign(registration.id, registration.token_version)
+
+
+def confirmation_tokens() -> EmailConfirmationTokens:
+    """The email confirmation links' signer: the notifier signs them, pages and API check them."""
+    found: EmailConfirmationTokens | None = current_app.extensions.get("confirmation_tokens")
+    if found is None:
+        secret = current_app.extensions["settings"].secret_key
+        found = current_app.extensions["confirmation_tokens"] = EmailConfirmationTokens(secret)
+    return found
 
 
 def registration_key() -> str:

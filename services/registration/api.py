@@ -10,17 +10,21 @@ from flask_smorest import Blueprint
 
 from services.registration import privacy, programme, registrations
 from services.registration.access import (
+    confirmation_tokens,
     limit_new_link,
     limit_registration,
     limit_resend,
     manage_token,
     tokens,
 )
+from services.registration.accounts_api import organisers_bp
 from services.registration.extensions import db, organiser_auth
 from services.registration.models import Registration
 from services.registration.schemas import (
     AddSessionIn,
     DetailsPatch,
+    EmailConfirmationIn,
+    EmailConfirmationOut,
     EventIn,
     EventOut,
     RegistrationCreated,
@@ -33,14 +37,16 @@ from services.registration.schemas import (
     SessionOut,
     SessionPatch,
 )
+from shared import audit
+from shared.accounts import Permission
 from shared.errors import NotFound
-from shared.http import csv_response, error, participant_claim, run_rules
+from shared.http import csv_response, error, participant_claim, public, run_rules
 
 events_bp = Blueprint("events", __name__, url_prefix="/api/v1/events", description="Programme")
 registrations_bp = Blueprint(
     "registrations", __name__, url_prefix="/api/v1", description="Registrations"
 )
-blueprints = [events_bp, registrations_bp]
+blueprints = [events_bp, registrations_bp, organisers_bp]
 ORGANISER = [{"organiser": []}]
 PARTICIPANT = [{"participant": []}]
 run = functools.partial(run_rules, db)
@@ -63,6 +69,7 @@ def session_row(session: Any, waitlist_length: int) -> dict[str, Any]:
 
 @events_bp.route("")
 class Events(MethodView):
+    @public
     @events_bp.response(200, EventOut(many=True))
     def get(self) -> Any:
         """List events."""
@@ -72,7 +79,7 @@ class Events(MethodView):
 
         return db.session.scalars(select(Event).order_by(Event.starts_on)).all()
 
-    @organiser_auth.required
+    @organiser_auth.requires(Permission.PROGRAMME_WRITE, every_event=True)
     @events_bp.arguments(EventIn)
     @events_bp.response(201, EventOut)
     @events_bp.doc(security=ORGANISER)
@@ -85,6 +92,7 @@ class Events(MethodView):
 
 @events_bp.route("/<slug>")
 class EventDetail(MethodView):
+    @public
     @events_bp.response(200, EventOut)
     def get(self, slug: str) -> Any:
         """One event."""
@@ -93,13 +101,14 @@ class EventDetail(MethodView):
 
 @events_bp.route("/<slug>/sessions")
 class Sessions(MethodView):
+    @public
     @events_bp.response(200, SessionOut(many=True))
     def get(self, slug: str) -> Any:
         """The programme, with seats taken, seats left and waiting-list length."""
         event = run(programme.get_event, db.session, slug)
         return [session_row(s, n) for s, n in programme.timetable(db.session, event)]
 
-    @organiser_auth.required
+    @organiser_auth.requires(Permission.PROGRAMME_WRITE)
     @events_bp.arguments(SessionIn)
     @events_bp.response(201, SessionOut)
     @events_bp.doc(security=ORGANISER)
@@ -113,6 +122,7 @@ class Sessions(MethodView):
 
 @events_bp.route("/<slug>/sessions/<code>")
 class SessionDetail(MethodView):
+    @public
     @events_bp.response(200, SessionOut)
     def get(self, slug: str, code: str) -> Any:
         """One session."""
@@ -122,7 +132,7 @@ class SessionDetail(MethodView):
             error(404, f"No session {code!r} in {slug!r}.")
         return session_row(*rows[code])
 
-    @organiser_auth.required
+    @organiser_auth.requires(Permission.PROGRAMME_WRITE)
     @events_bp.arguments(SessionPatch)
     @events_bp.response(200, SessionOut)
     @events_bp.doc(security=ORGANISER)
@@ -141,6 +151,7 @@ class SessionDetail(MethodView):
 
 @registrations_bp.route("/events/<slug>/registrations")
 class Registrations(MethodView):
+    @public
     @limit_registration
     @registrations_bp.arguments(RegistrationIn())  # an instance: no schema built per request
     @registrations_bp.response(201, RegistrationCreated)
@@ -155,7 +166,7 @@ class Registrations(MethodView):
             "sessions": [vars(seat) for seat in seats],
         }
 
-    @organiser_auth.required
+    @organiser_auth.requires(Permission.PARTICIPANTS_LIST)
     @registrations_bp.arguments(RegistrationListArgs, location="query")
     @registrations_bp.response(200, RegistrationOut(many=True))
     @registrations_bp.doc(security=ORGANISER)
@@ -163,7 +174,10 @@ class Registrations(MethodView):
         """All registrations (organiser); `?format=csv` for a spreadsheet."""
         event = run(programme.get_event, db.session, slug)
         rows = registrations.registration_rows(db.session, event)
-        if args["format"] == "csv":
+        as_csv = args["format"] == "csv"
+        action = "participants.csv_read" if as_csv else "participants.list_read"
+        audit.record_read(db, action, slug, slug)
+        if as_csv:
             return csv_response(
                 registrations.csv_rows(rows), registrations.CSV_COLUMNS, f"{slug}-registrations.csv"
             )
@@ -172,6 +186,7 @@ class Registrations(MethodView):
 
 @registrations_bp.route("/events/<slug>/registrations/resend-link")
 class ResendLink(MethodView):
+    @public
     @limit_resend
     @registrations_bp.arguments(ResendLinkIn)
     @registrations_bp.response(202)
@@ -200,12 +215,14 @@ def my_registration() -> Registration:
 
 @registrations_bp.route("/registrations/me")
 class Me(MethodView):
+    @public
     @registrations_bp.response(200, RegistrationOut)
     @registrations_bp.doc(security=PARTICIPANT)
     def get(self) -> Any:
         """My registration and seats (participant token)."""
         return registrations.registration_row(db.session, my_registration())
 
+    @public
     @registrations_bp.arguments(DetailsPatch)
     @registrations_bp.response(200, RegistrationOut)
     @registrations_bp.doc(security=PARTICIPANT)
@@ -216,6 +233,7 @@ class Me(MethodView):
         db.session.commit()
         return registrations.registration_row(db.session, registration)
 
+    @public
     @registrations_bp.response(200, RegistrationOut)
     @registrations_bp.doc(security=PARTICIPANT)
     def delete(self) -> Any:
@@ -228,6 +246,7 @@ class Me(MethodView):
 
 @registrations_bp.route("/registrations/me/sessions")
 class MySessions(MethodView):
+    @public
     @registrations_bp.arguments(AddSessionIn)
     @registrations_bp.response(201, SeatOut)
     @registrations_bp.doc(security=PARTICIPANT)
@@ -247,6 +266,7 @@ class MySessions(MethodView):
 
 @registrations_bp.route("/registrations/me/sessions/<code>")
 class MySession(MethodView):
+    @public
     @registrations_bp.response(204)
     @registrations_bp.doc(security=PARTICIPANT)
     def delete(self, code: str) -> Any:
@@ -256,8 +276,41 @@ class MySession(MethodView):
         db.session.commit()
 
 
+INVALID_CONFIRMATION = (
+    "This confirmation link is not valid (any more): use the link in the latest email you "
+    "received about this registration."
+)
+
+
+@registrations_bp.route("/registrations/confirm-email")
+class ConfirmEmail(MethodView):
+    @public
+    @registrations_bp.arguments(EmailConfirmationIn)
+    @registrations_bp.response(200, EmailConfirmationOut)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Confirm my email address with the token of the link in the confirmation email: my
+        held places become confirmed (a hold that ran out stays released). Harmless twice."""
+        claim = confirmation_tokens().verify(data["token"])
+        if claim is None:
+            error(422, INVALID_CONFIRMATION, "token")
+        try:
+            done = registrations.confirm_email(
+                db.session, claim.registration_id, claim.token_version
+            )
+        except NotFound:
+            db.session.rollback()
+            error(422, INVALID_CONFIRMATION, "token")
+        db.session.commit()
+        return {
+            "email_confirmed_at": done.registration.email_confirmed_at,
+            "sessions": [vars(seat) for seat in done.seats],
+            "expired": done.expired,
+        }
+
+
 @registrations_bp.route("/registrations/me/new-link")
 class MyNewLink(MethodView):
+    @public
     @limit_new_link
     @registrations_bp.response(202)
     @registrations_bp.doc(security=PARTICIPANT)
@@ -273,6 +326,7 @@ class MyNewLink(MethodView):
 
 @registrations_bp.route("/registrations/me/export")
 class MyExport(MethodView):
+    @public
     @registrations_bp.response(200)
     @registrations_bp.doc(security=PARTICIPANT)
     def get(self) -> Any:
@@ -285,6 +339,7 @@ class MyExport(MethodView):
 
 @registrations_bp.route("/registrations/me/erase")
 class MyErasure(MethodView):
+    @public
     @registrations_bp.response(202)
     @registrations_bp.doc(security=PARTICIPANT)
     def post(self) -> Any:
@@ -301,6 +356,7 @@ class MyErasure(MethodView):
 
 @registrations_bp.route("/erasures/<erasure_id>")
 class ErasureStatus(MethodView):
+    @public
     @registrations_bp.response(200)
     def get(self, erasure_id: str) -> Any:
         """Whether every service has confirmed an erasure (the id alone reveals no one)."""

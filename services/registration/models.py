@@ -1,4 +1,5 @@
-"""The registration service's tables: events, sessions, registrations and their seats."""
+"""The registration service's tables: events, sessions, registrations and their seats; the
+organiser accounts (the only copy with passwords and second factors) and their one-time links."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     ForeignKey,
     Index,
@@ -14,10 +16,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from shared.accounts import OrganiserAccountMixin, OrganiserRoleMixin
+from shared.audit import AuditEntryMixin
 from shared.auth import OrganiserTokenMixin
 from shared.consumer import ProcessedEventMixin
 from shared.db import UTCDateTime, new_id, utcnow
@@ -41,6 +46,12 @@ ROLES = (
 )
 CONFIRMED = "confirmed"
 WAITLISTED = "waitlisted"
+# Taken and counted in `seats_taken`, but only until `hold_expires_at` unless the email is
+# confirmed first; a held seat is never an attended one.
+HELD = "held"
+# Bounds of a session's `hold_minutes`: five minutes to one week.
+HOLD_MINUTES_MIN = 5
+HOLD_MINUTES_MAX = 10080
 # Rows written before a translated column existed hold no translation: {} on both databases.
 NO_TRANSLATIONS = text("'{}'")
 
@@ -108,6 +119,8 @@ class ProgrammeSession(Base):
     # the programme names a speaker by function only (the bio then says who speaks).
     speakers: Mapped[list[Any]] = mapped_column(default=list)
     language: Mapped[str] = mapped_column(String(8), default="")
+    # Minutes a seat is held for a person whose email is not confirmed; None: no confirmation.
+    hold_minutes: Mapped[int | None] = mapped_column(Integer)
 
     event: Mapped[Event] = relationship(back_populates="sessions")
 
@@ -136,6 +149,8 @@ class Registration(Base):
     # The latest request for an export from the other services, and when it was made.
     export_request_id: Mapped[str | None] = mapped_column(String(32))
     export_requested_at: Mapped[datetime | None]
+    # Set once by the link in the confirmation email; a confirmed address stays confirmed.
+    email_confirmed_at: Mapped[datetime | None]
 
     event: Mapped[Event] = relationship()
     seats: Mapped[list[Seat]] = relationship(
@@ -144,7 +159,7 @@ class Registration(Base):
 
 
 class Seat(Base):
-    """One person's place in one session: confirmed, or waitlisted in `waitlist_seq` order."""
+    """One person's place in one session: confirmed, held, or waitlisted in `waitlist_seq` order."""
 
     __tablename__ = "seats"
     __table_args__ = (
@@ -161,6 +176,7 @@ class Seat(Base):
     waitlist_seq: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
+    hold_expires_at: Mapped[datetime | None] = mapped_column(index=True)
 
     registration: Mapped[Registration] = relationship(back_populates="seats")
     session: Mapped[ProgrammeSession] = relationship()
@@ -170,8 +186,45 @@ class Outbox(OutboxMixin, Base):
     pass
 
 
+class OrganiserAccount(OrganiserAccountMixin, Base):
+    """An organiser account with what only this service holds: how its owner signs in."""
+
+    # argon2id; None until a password is set (an invitation or a sign-in link then signs in).
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    # Base32; set when a second factor is being set up, in use once `totp_confirmed_at` is set.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # An admin's demand: the owner must set a second factor up before going further.
+    totp_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    totp_confirmed_at: Mapped[datetime | None]
+    # The time step of the last code accepted, so that a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    last_sign_in_at: Mapped[datetime | None]
+
+
+class OrganiserRole(OrganiserRoleMixin, Base):
+    pass
+
+
 class OrganiserToken(OrganiserTokenMixin, Base):
     pass
+
+
+LINK_PURPOSES = ("sign_in", "password_reset", "invitation")
+
+
+class OrganiserLink(Base):
+    """A one-time emailed link for an account: only the hash of its token is kept."""
+
+    __tablename__ = "organiser_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("organiser_accounts.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class ProcessedEvent(ProcessedEventMixin, Base):
@@ -208,3 +261,7 @@ class ExportPart(Base):
 
 class DeadLetter(DeadLetterMixin, Base):
     """A message this service gave up on, for organisers to read and replay."""
+
+
+class AuditEntry(AuditEntryMixin, Base):
+    """Who changed what, and who read personal data, in this service (shared.audit)."""

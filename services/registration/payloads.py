@@ -37,18 +37,28 @@ def participant_info(registration: Registration) -> dict[str, Any]:
     }
 
 
-def seat_info(seat: Seat, position: int | None) -> dict[str, Any]:
-    return {
+def seat_info(seat: Seat, position: int | None, reason: str | None = None) -> dict[str, Any]:
+    info = {
         "session": session_info(seat.session),
         "status": seat.status,
         "waitlist_position": position,
+        "hold_expires_at": seat.hold_expires_at,
     }
+    if reason is not None:
+        info["reason"] = reason
+    return info
 
 
 def seat_event(
-    db: Session, name: str, registration: Registration, seat: Seat, position: int | None
+    db: Session,
+    name: str,
+    registration: Registration,
+    seat: Seat,
+    position: int | None,
+    reason: str | None = None,
 ) -> None:
-    """Write the event of one seat's change (confirmed, waitlisted, promoted, released)."""
+    """Write the event of one seat's change (confirmed, held, waitlisted, promoted, released);
+    `reason` says why where the name does not (contracts.SEAT_REASONS)."""
     add_event(
         db,
         Outbox,
@@ -56,7 +66,7 @@ def seat_event(
         {
             "event": event_info(registration.event),
             "participant": participant_info(registration),
-            "seat": seat_info(seat, position),
+            "seat": seat_info(seat, position, reason),
         },
         subject=registration.id,
     )

@@ -116,6 +116,11 @@ def export(db: Session, registration: Registration) -> dict[str, Any]:
             "cancelled_at": (
                 registration.cancelled_at.isoformat() if registration.cancelled_at else None
             ),
+            "email_confirmed_at": (
+                registration.email_confirmed_at.isoformat()
+                if registration.email_confirmed_at
+                else None
+            ),
         },
         "sessions": [vars(seat) for seat in seats],
     }

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from services.registration.models import WAITLISTED, Event, Outbox, ProgrammeSession, Seat
 from services.registration.payloads import event_info, session_info
 from services.registration.seats import lock_session, promote_waitlist
+from shared import audit
 from shared.contracts import TaskNames
 from shared.db import utcnow
 from shared.errors import InvalidInput, NotFound, RuleError
@@ -52,6 +53,7 @@ def create_event(db: Session, data: dict[str, Any]) -> Event:
     db.add(event)
     db.flush()
     add_event(db, Outbox, TaskNames.EVENT_PUBLISHED, {"event": event_info(event)})
+    audit.record(db, "programme.event_created", event.slug, event.slug)
     return event
 
 
@@ -85,6 +87,7 @@ def create_session(db: Session, event: Event, data: dict[str, Any]) -> Programme
     db.add(session)
     db.flush()
     _publish_session(db, event, session)
+    audit.record(db, "programme.session_created", session.code, event.slug)
     return session
 
 
@@ -110,6 +113,7 @@ def update_session(
     db.flush()
     promoted = promote_waitlist(db, session)
     _publish_session(db, event, session)
+    audit.record(db, "programme.session_changed", session.code, event.slug)
     return promoted
 
 

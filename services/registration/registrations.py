@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from services.registration.models import (
     CONFIRMED,
+    HELD,
+    WAITLISTED,
     Event,
     Outbox,
     ProgrammeSession,
@@ -26,12 +28,16 @@ from services.registration.models import (
 from services.registration.payloads import event_info, participant_info, seat_event, session_info
 from services.registration.privacy import export
 from services.registration.seats import (
+    HoldOutcome,
     SeatResult,
     check_no_overlap,
     claim,
     claim_seat,
+    confirm_holds,
+    iso,
     queue_position,
     release_seat,
+    seat_results,
     waitlist_position,
 )
 from shared.contracts import TaskNames
@@ -149,7 +155,7 @@ def register(
         ) from None
     seats = []
     for session in sessions:  # in id order: concurrent registrations lock alike, no deadlock
-        seat = claim(db, session.id, now)
+        seat = claim(db, session, now)  # a new address is not confirmed yet
         seats.append(
             {**seat, "registration_id": participant["registration_id"], "session_id": session.id}
         )
@@ -161,6 +167,7 @@ def register(
             session.code,
             seat["status"],
             queue_position(db, session.id, seat["status"], seat["waitlist_seq"]),
+            iso(seat["hold_expires_at"]),
         )
         for session, seat in ordered
     ]
@@ -176,8 +183,9 @@ def register(
                     "session": session_info(session),
                     "status": result.status,
                     "waitlist_position": result.waitlist_position,
+                    "hold_expires_at": seat["hold_expires_at"],
                 }
-                for (session, _seat), result in zip(ordered, results, strict=True)
+                for (session, seat), result in zip(ordered, results, strict=True)
             ],
         },
         subject=participant["registration_id"],
@@ -215,9 +223,10 @@ def add_session(db: Session, registration: Registration, code: str) -> SeatResul
     seat = claim_seat(db, registration, session)
     db.flush()
     position = waitlist_position(db, seat)
-    name = TaskNames.SEAT_CONFIRMED if seat.status == CONFIRMED else TaskNames.SEAT_WAITLISTED
+    # A held seat is announced as taken (`seat_confirmed`); its status says it is held.
+    name = TaskNames.SEAT_WAITLISTED if seat.status == WAITLISTED else TaskNames.SEAT_CONFIRMED
     seat_event(db, name, registration, seat, position)
-    return SeatResult(code, seat.status, position)
+    return SeatResult(code, seat.status, position, iso(seat.hold_expires_at))
 
 
 def held_seat(registration: Registration, code: str) -> Seat:
@@ -284,6 +293,37 @@ def change_details(db: Session, registration: Registration, changes: dict[str, A
     return changed
 
 
+@dataclass
+class EmailConfirmation:
+    registration: Registration
+    seats: list[SeatResult]
+    # Sessions whose hold ran out before the confirmation: their places are gone.
+    expired: list[str]
+
+
+def confirm_email(
+    db: Session, registration_id: str, token_version: int, now: datetime | None = None
+) -> EmailConfirmation:
+    """The participant opened the link emailed to them: their address is confirmed (for good)
+    and their held seats with it. Harmless twice; the caller commits."""
+    now = now or utcnow()
+    registration = find_registration(db, registration_id, token_version)
+    # Conditional: two confirmations at once keep the first moment, and it never changes again.
+    db.execute(
+        update(Registration)
+        .where(Registration.id == registration.id, Registration.email_confirmed_at.is_(None))
+        .values(email_confirmed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.refresh(registration, ["email_confirmed_at"])
+    outcome: HoldOutcome = confirm_holds(db, registration, now)
+    return EmailConfirmation(registration, seat_results(db, registration.seats), outcome.expired)
+
+
+def has_held_seat(registration: Registration) -> bool:
+    return any(seat.status == HELD for seat in registration.seats)
+
+
 def request_link(db: Session, event: Event, email: str) -> bool:
     """Queue the manage link for an email if it is registered; say nothing either way."""
     registration = db.scalar(
@@ -321,6 +361,11 @@ def renew_link(db: Session, registration: Registration) -> None:
             },
             subject=registration.id,
         )
+    # The confirmation links went with the old version: each held seat is announced again, so
+    # that its email (with a link of the new version) goes out anew.
+    for seat in sorted(registration.seats, key=lambda s: s.session_id):
+        if seat.status == HELD:
+            seat_event(db, TaskNames.SEAT_CONFIRMED, registration, seat, None)
 
 
 # --- the organiser's view --------------------------------------------------------------------
@@ -347,7 +392,7 @@ def registration_rows(db: Session, event: Event) -> list[dict[str, Any]]:
 
 CSV_COLUMNS = [
     "id", "name", "email", "organisation", "city", "country", "role", "language", "status",
-    "created_at", "confirmed", "waitlisted",
+    "created_at", "confirmed", "held", "waitlisted",
 ]  # fmt: skip
 
 
@@ -356,7 +401,8 @@ def csv_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             **row,
-            "confirmed": " ".join(s["code"] for s in row["sessions"] if s["status"] == "confirmed"),
+            "confirmed": " ".join(s["code"] for s in row["sessions"] if s["status"] == CONFIRMED),
+            "held": " ".join(s["code"] for s in row["sessions"] if s["status"] == HELD),
             "waitlisted": " ".join(
                 f"{s['code']}#{s['waitlist_position']}"
                 for s in row["sessions"]

@@ -24,6 +24,9 @@ SLUG = "sdc-brussels"
 TIMEZONE = ZoneInfo("Europe/Brussels")
 LEAD_DAYS = 60
 WEDNESDAY = 2
+# A field visit's few places are what fake registrations squat: each is held for two hours
+# until the participant confirms their email address.
+FIELD_VISIT_HOLD_MINUTES = 120
 
 EVENT = {
     "slug": SLUG,
@@ -983,6 +986,8 @@ def at(day: date, clock: str) -> datetime:
 def session_data(start: date, row: dict[str, Any]) -> dict[str, Any]:
     day, begins, ends = SLOTS[row["slot"]]
     data = {k: v for k, v in row.items() if k not in ("slot", "title", "description")}
+    if row["kind"] == "field_visit":
+        data["hold_minutes"] = FIELD_VISIT_HOLD_MINUTES
     when = start + timedelta(days=day)
     data.update(
         title=row["title"]["en"],

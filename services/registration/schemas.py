@@ -17,8 +17,13 @@ from marshmallow import (
     validates_schema,
 )
 
-from services.registration.models import ROLES, SESSION_KINDS
-from shared.contracts import LANGUAGES
+from services.registration.models import (
+    HOLD_MINUTES_MAX,
+    HOLD_MINUTES_MIN,
+    ROLES,
+    SESSION_KINDS,
+)
+from shared.contracts import LANGUAGES, SEAT_STATUSES
 from shared.validation import Day, Email, Moment, Text
 from shared.validation import check_email as check_email
 
@@ -129,6 +134,15 @@ class SpeakerOut(Schema):
     bio = fields.Dict()
 
 
+HOLD_MINUTES = (
+    "Against seat squatting: for how many minutes (5 to 10080) a place is held for someone "
+    "whose email address is not confirmed yet. The place counts as taken; the confirmation "
+    "email carries a link that confirms the address and the place; a hold not confirmed in "
+    "time is released and the waiting list moves. null (the default): places are confirmed "
+    "at once."
+)
+
+
 class SessionFields(StrictSchema):
     title = Text(validate=validate.Length(min=1, max=300))
     title_translations = translations(load_default=dict)
@@ -146,6 +160,12 @@ class SessionFields(StrictSchema):
     )
     speakers = fields.List(Speaker(), validate=validate.Length(max=50))
     language = fields.String(validate=validate.OneOf(LANGUAGES))
+    hold_minutes = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=HOLD_MINUTES_MIN, max=HOLD_MINUTES_MAX),
+        metadata={"description": HOLD_MINUTES},
+    )
 
     @validates_schema
     def check_times(self, data: dict[str, Any], **_: Any) -> None:
@@ -175,6 +195,13 @@ class SessionIn(SessionFields):
     speakers = fields.List(Speaker(), load_default=list, validate=validate.Length(max=50))
     language = fields.String(load_default="en", validate=validate.OneOf(LANGUAGES))
     description = Text(multiline=True, load_default="", validate=validate.Length(max=5000))
+    hold_minutes = fields.Integer(
+        strict=True,
+        allow_none=True,
+        load_default=None,
+        validate=validate.Range(min=HOLD_MINUTES_MIN, max=HOLD_MINUTES_MAX),
+        metadata={"description": HOLD_MINUTES},
+    )
 
 
 class SessionPatch(SessionFields):
@@ -201,7 +228,8 @@ class SessionOut(Schema):
     capacity = fields.Integer(allow_none=True)
     speakers = fields.List(fields.Nested(SpeakerOut))
     language = fields.String()
-    seats_taken = fields.Integer()
+    hold_minutes = fields.Integer(allow_none=True, metadata={"description": HOLD_MINUTES})
+    seats_taken = fields.Integer(metadata={"description": "Confirmed and held places."})
     seats_left = fields.Integer(allow_none=True)
     waitlist_length = fields.Integer()
 
@@ -261,8 +289,15 @@ class DetailsPatch(DetailsFields):
 
 class SeatOut(Schema):
     code = fields.String()
-    status = fields.String(metadata={"enum": ["confirmed", "waitlisted"]})
+    status = fields.String(
+        metadata={
+            "enum": list(SEAT_STATUSES),
+            "description": "`held`: taken until `hold_expires_at` unless the email address is "
+            "confirmed first, with the link in the confirmation email.",
+        }
+    )
     waitlist_position = fields.Integer(allow_none=True)
+    hold_expires_at = fields.String(allow_none=True, metadata={"format": "date-time"})
 
 
 class RegistrationCreated(Schema):
@@ -285,7 +320,25 @@ class RegistrationOut(Schema):
     consent_at = fields.String(metadata={"format": "date-time"})
     created_at = fields.String(metadata={"format": "date-time"})
     cancelled_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    email_confirmed_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     sessions = fields.List(fields.Nested(SeatOut))
+
+
+class EmailConfirmationIn(StrictSchema):
+    token = Text(
+        required=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "The token of the link in the confirmation email."},
+    )
+
+
+class EmailConfirmationOut(Schema):
+    email_confirmed_at = fields.AwareDateTime()
+    sessions = fields.List(fields.Nested(SeatOut))
+    expired = fields.List(
+        fields.String(),
+        metadata={"description": "Sessions whose hold ran out before the confirmation."},
+    )
 
 
 class ResendLinkIn(StrictSchema):

@@ -39,15 +39,17 @@ from werkzeug.datastructures import MultiDict
 
 from services.registration import privacy, registrations
 from services.registration.access import (
+    confirmation_tokens,
     limit_new_link,
     limit_registration,
     limit_resend,
     manage_token,
     tokens,
 )
-from services.registration.extensions import SERVICE, db, organiser_auth
+from services.registration.extensions import SERVICE, db
 from services.registration.models import (
     CONFIRMED,
+    HELD,
     WAITLISTED,
     Event,
     ProgrammeSession,
@@ -61,12 +63,13 @@ from services.registration.schemas import (
     ResendLinkIn,
     check_email,
 )
-from services.registration.seats import SeatResult, seat_results
-from shared import formats, pages, validation
+from services.registration.seats import TAKEN, SeatResult, seat_results
+from shared import audit, formats, pages, validation
+from shared.accounts import Permission
 from shared.contracts import LANGUAGES
 from shared.db import utcnow
 from shared.errors import NotFound, RuleError
-from shared.http import csv_response
+from shared.http import csv_response, public, route_actor
 from shared.labels import KIND_LABELS, ROLE_LABELS, countries
 from shared.pages import (
     LANGUAGE_NAMES,
@@ -365,6 +368,7 @@ def _second(pair: tuple[str, str]) -> str:
 
 
 @bp.get("/")
+@public
 def index() -> Any:
     events = db.session.scalars(select(Event).order_by(Event.starts_on, Event.id)).all()
     if len(events) == 1:
@@ -373,6 +377,7 @@ def index() -> Any:
 
 
 @bp.get("/events/<slug>")
+@public
 def programme(slug: str) -> Any:
     event = event_or_404(slug)
     rows = session_rows(event)
@@ -443,6 +448,7 @@ def registration_form() -> dict[str, Any]:
 
 
 @bp.route("/events/<slug>/register", methods=["GET", "POST"])
+@public
 @limit_registration
 def register(slug: str) -> Any:
     event = event_or_404(slug)
@@ -463,6 +469,7 @@ def register(slug: str) -> Any:
 
 
 @bp.route("/events/<slug>/resend-link", methods=["GET", "POST"])
+@public
 @limit_resend
 def resend_link(slug: str) -> Any:
     event = event_or_404(slug)
@@ -497,10 +504,12 @@ def find_participant(token: str) -> Registration | None:
 
 
 def participant_in_path() -> Registration | None:
-    """The registration whose token is in this page's URL, looked up once per request."""
+    """The registration whose token (a manage link's, or on the email confirmation page the
+    confirmation link's) is in this page's URL, looked up once per request."""
     if "participant" not in g:
         token = (request.view_args or {}).get("token") if request.blueprint == "web" else None
-        g.participant = find_participant(token) if token else None
+        find = confirming_participant if request.endpoint == "web.confirm_email" else None
+        g.participant = (find or find_participant)(token) if token else None
     participant: Registration | None = g.participant
     return participant
 
@@ -560,6 +569,24 @@ def rate_url(registration: Registration, token: str) -> str | None:
     return f"{base}/rate/{token}"
 
 
+def hold_deadline(event: Event, moment: datetime) -> str:
+    """Until when a held seat waits for the confirmation, with the zone it is told in."""
+    return _(
+        "%(when)s (%(zone)s)",
+        when=local_datetime(event, moment),
+        zone=formats.zone_name(event.timezone, current_language()),
+    )
+
+
+def hold_deadlines(registration: Registration) -> dict[str, str]:
+    """Each held seat's deadline, by session code."""
+    return {
+        seat.session.code: hold_deadline(registration.event, seat.hold_expires_at)
+        for seat in registration.seats
+        if seat.status == HELD and seat.hold_expires_at is not None
+    }
+
+
 def manage_page(
     registration: Registration,
     status: int = 200,
@@ -583,6 +610,7 @@ def manage_page(
         token=token,
         manage_url=url_for("web.manage", token=token, _external=True),
         seats=seats,
+        holds=hold_deadlines(registration),
         addable=can_add,
         overlapping=overlapping,
         rate_url=rate_url(registration, token),
@@ -595,7 +623,7 @@ def manage_page(
         welcome=request.args.get("welcome") == "1" and status == 200,
         error=error,
         status_label=str(REGISTRATION_STATUS_LABELS.get(registration.status, registration.status)),
-        CONFIRMED=CONFIRMED,
+        TAKEN=TAKEN,
     )
 
 
@@ -614,6 +642,7 @@ def confirmed(form_field: str = "confirm") -> bool:
 
 
 @bp.get("/manage/<token>")
+@public
 def manage(token: str) -> Any:
     return manage_page(participant_or_404())
 
@@ -642,6 +671,7 @@ def session_title(registration: Registration, code: str) -> str:
 
 
 @bp.get("/manage/<token>/sessions/<code>/drop")
+@public
 def confirm_drop(token: str, code: str) -> Any:
     """Ask before giving up a place: it goes to the next person and may not come back."""
     registration = participant_or_404()
@@ -656,11 +686,12 @@ def confirm_drop(token: str, code: str) -> Any:
         title=event_title(event),
         token=token,
         row=session_row(seat.session, 0, ZoneInfo(event.timezone), utcnow()),
-        confirmed_seat=seat.status == CONFIRMED,
+        confirmed_seat=seat.status in TAKEN,
     )
 
 
 @bp.post("/manage/<token>/sessions/<code>/drop")
+@public
 def drop(token: str, code: str) -> Any:
     registration = participant_or_404()
     title = session_title(registration, code)
@@ -674,6 +705,12 @@ def drop(token: str, code: str) -> Any:
 def added_message(seat: SeatResult, title: str) -> str:
     if seat.status == CONFIRMED:
         return _("You have a place in “%(session)s”.", session=title)
+    if seat.status == HELD:
+        return _(
+            "A place in “%(session)s” is held for you: confirm your email address with the "
+            "link we have emailed you to keep it.",
+            session=title,
+        )
     return _(
         "“%(session)s” is full: you are number %(position)d on its waiting list.",
         session=title,
@@ -682,6 +719,7 @@ def added_message(seat: SeatResult, title: str) -> str:
 
 
 @bp.post("/manage/<token>/sessions")
+@public
 def add(token: str) -> Any:
     registration = participant_or_404()
     try:
@@ -697,6 +735,7 @@ def add(token: str) -> Any:
 
 
 @bp.post("/manage/<token>/details")
+@public
 def details(token: str) -> Any:
     """Correct one's name, organisation, city, country, role or email language."""
     registration = participant_or_404()
@@ -715,6 +754,7 @@ def details(token: str) -> Any:
 
 
 @bp.post("/manage/<token>/cancel")
+@public
 def cancel(token: str) -> Any:
     registration = participant_or_404()
     if not confirmed():
@@ -728,6 +768,7 @@ def cancel(token: str) -> Any:
 
 
 @bp.post("/manage/<token>/new-link")
+@public
 @limit_new_link
 def new_link(token: str) -> Any:
     """Revoke this link and email a new one; the new one is not shown here, since whoever has
@@ -750,6 +791,7 @@ def new_link(token: str) -> Any:
 
 
 @bp.get("/manage/<token>/export")
+@public
 def export(token: str) -> Any:
     registration = participant_or_404()
     body = privacy.export_everywhere(db.session, registration)
@@ -766,6 +808,7 @@ def export(token: str) -> Any:
 
 
 @bp.post("/manage/<token>/erase")
+@public
 def erase(token: str) -> Any:
     registration = participant_or_404()
     if not confirmed():
@@ -779,20 +822,107 @@ def erase(token: str) -> Any:
     return redirect(url_for("web.programme", slug=slug), 303)
 
 
+# --- email confirmation --------------------------------------------------------------------------
+
+
+def confirming_participant(token: str) -> Registration | None:
+    """The registration a confirmation link is for, while the link is the current one."""
+    claim = confirmation_tokens().verify(token)
+    if claim is None:
+        return None
+    try:
+        return registrations.find_registration(
+            db.session, claim.registration_id, claim.token_version
+        )
+    except NotFound:
+        return None
+
+
+def confirmation_or_404() -> Registration:
+    registration = participant_in_path()
+    if registration is None:
+        message = _(
+            "This confirmation link is not valid (any more). Use the link in the latest email "
+            "you received about your registration."
+        )
+        abort(not_found(message))
+    get_locale()
+    return registration
+
+
+@bp.route("/confirm-email/<token>", methods=["GET", "POST"])
+@public
+def confirm_email(token: str) -> Any:
+    """The link in the confirmation email. A GET only asks (mail scanners open links); the
+    button confirms the address and the places held for it."""
+    registration = confirmation_or_404()
+    if request.method == "POST":
+        return confirm(registration, token)
+    event = registration.event
+    by_code = {row.code: row for row in session_rows(event)}
+    seats = [(by_code[r.code], r) for r in seat_results(db.session, registration.seats)]
+    return page(
+        "confirm_email.html",
+        event=event,
+        title=event_title(event),
+        registration=registration,
+        token=token,
+        seats=seats,
+        holds=hold_deadlines(registration),
+        manage_url=url_for("web.manage", token=manage_token(registration)),
+    )
+
+
+def confirm(registration: Registration, token: str) -> Any:
+    claim = confirmation_tokens().verify(token)
+    assert claim is not None  # confirmation_or_404 has checked it
+    done = registrations.confirm_email(db.session, claim.registration_id, claim.token_version)
+    db.session.commit()
+    flash(_("Your email address is confirmed."), "success")
+    for code in done.expired:
+        flash(
+            _(
+                "Your place in “%(session)s” had already been released: the address was not "
+                "confirmed in time.",
+                session=session_title(registration, code),
+            ),
+            "error",
+        )
+    return redirect(url_for("web.confirm_email", token=token), 303)
+
+
 # --- organisers ----------------------------------------------------------------------------------
 
 
-organiser_required = pages.organiser_required("web.organiser_home")
+organiser_required = functools.partial(pages.organiser_required, "web.accounts.sign_in")
 
 
 def organiser_home() -> Any:
-    """The organisers' home page: every event, each leading to its fill and waiting lists."""
+    """The organisers' home page: the events of their roles, each leading to its fill and
+    waiting lists."""
     events = db.session.scalars(select(Event).order_by(Event.starts_on, Event.id)).all()
-    titled = [(e, event_title(e)) for e in events]
+    actor = pages.signed_in_actor()
+    mine = [e for e in events if actor and actor.may(Permission.PROGRAMME_READ, e.slug)]
+    titled = [(e, event_title(e)) for e in mine]
     return pages.organiser_home_page(SERVICE, _("Organisers"), titled, "web.organiser_event")
 
 
-pages.add_organiser_sign_in(bp, SERVICE, organiser_auth, pages.SignIn(), home=organiser_home)
+@bp.get("/organiser", endpoint="organiser_home")
+@public
+def organiser_home_or_sign_in() -> Any:
+    """The organisers' home page, or the sign-in (accounts' pages) for a visitor not signed in."""
+    if pages.signed_in_actor() is None:
+        target = pages.safe_return(request.args.get("next"), "/organiser")
+        return redirect(url_for("web.accounts.sign_in", next=target))
+    return organiser_home()
+
+
+@bp.post("/organiser/sign-out")
+@public
+def organiser_sign_out() -> Any:
+    """Signing out here ends the session on every service."""
+    flash(_("You are signed out."), "success")
+    return pages.sign_organiser_out(redirect(url_for("web.accounts.sign_in"), 303))
 
 
 def fill_percent(session: ProgrammeSession) -> int:
@@ -804,20 +934,28 @@ def fill_percent(session: ProgrammeSession) -> int:
 
 
 @bp.get("/organiser/events/<slug>")
-@organiser_required
+@organiser_required(Permission.PROGRAMME_READ)
 def organiser_event(slug: str) -> Any:
     event = event_or_404(slug)
+    # The fill is for every role of the event; the names on the waiting lists are not.
+    names = route_actor().may(Permission.PARTICIPANTS_LIST, slug)
     people = registrations.registrations_for(db.session, event)
     waiting: dict[int, list[tuple[int, Registration]]] = defaultdict(list)
+    held: dict[int, int] = defaultdict(int)
     for registration in people:
         for seat in registration.seats:
-            if seat.status == WAITLISTED:
+            if seat.status == WAITLISTED and names:
                 waiting[seat.session_id].append((seat.waitlist_seq or 0, registration))
+            elif seat.status == HELD:
+                held[seat.session_id] += 1
+    if names:
+        audit.record_read(db, "participants.list_read", slug, slug)
     sessions = [
         (
             row,
             fill_percent(row.session),
             [r for _seq, r in sorted(waiting[row.session.id], key=_first)],
+            held[row.session.id],
         )
         for row in session_rows(event)
     ]
@@ -836,8 +974,9 @@ def _first(pair: tuple[int, Any]) -> int:
 
 
 @bp.get("/organiser/events/<slug>/registrations.csv")
-@organiser_required
+@organiser_required(Permission.PARTICIPANTS_LIST)
 def organiser_csv(slug: str) -> Any:
     event = event_or_404(slug)
     rows = registrations.csv_rows(registrations.registration_rows(db.session, event))
+    audit.record_read(db, "participants.csv_read", slug, slug)
     return csv_response(rows, registrations.CSV_COLUMNS, f"{slug}-registrations.csv")

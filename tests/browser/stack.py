@@ -70,6 +70,7 @@ def environment(folder: Path, redis_url: str) -> dict[str, str]:
         "NOTIFIER_MAILCATCHER_PORT": str(free_port()),
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['registration']}",
         "FEEDBACK_PUBLIC_URL": f"http://127.0.0.1:{ports['feedback']}",
+        "NOTIFIER_PUBLIC_URL": f"http://127.0.0.1:{ports['notifier']}",
         "MAIL_FROM": "Agora <no-reply@agora.test>",
     }
     for service, port in ports.items():

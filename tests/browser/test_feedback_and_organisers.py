@@ -50,11 +50,28 @@ def test_rate_a_session_with_an_error_then_success_then_a_change(
 
 
 def open_event_as_organiser(page: Page, service: str, language: str) -> None:
-    """Sign in on a service's organiser home page and follow the link to the event."""
+    """Open a service's organiser home page (signing in on the registration service if not
+    signed in yet: it leads back) and follow the link to the event."""
     page.goto(f"{service}/organiser")
-    sign_in(page, language)
+    if page.locator("#token").count():
+        sign_in(page, language)
+        assert page.url.startswith(f"{service}/organiser"), page.url
     check_page(page, language)
     follow(page, f"main a[href$='/organiser/events/{SLUG}']")
+
+
+def test_one_sign_in_opens_every_service_s_organiser_pages(
+    stack: Stack, programme: Programme, page: Page, language: str
+) -> None:
+    page.goto(f"{stack.feedback}/organiser")
+    assert page.url.startswith(f"{stack.registration}/organiser/sign-in"), page.url
+    sign_in(page, language)
+    assert page.url == f"{stack.feedback}/organiser", page.url
+    check_page(page, language)
+    for service in (stack.registration, stack.notifier):
+        page.goto(f"{service}/organiser/dead-letters")
+        assert page.url == f"{service}/organiser/dead-letters", page.url
+        check_page(page, language)
 
 
 def test_registration_organiser_pages(

@@ -155,9 +155,9 @@ def test_an_odd_event_or_session_in_a_path_is_a_404(feedback_client, rated, odd)
 
 
 def sign_in(client: Any) -> None:
-    from tests.helpers import ORGANISER_TOKEN
+    from tests.organisers import sign_in as start_session
 
-    assert client.post("/organiser", data={"token": ORGANISER_TOKEN}).status_code == 303
+    start_session(client, client.application)
 
 
 def post_form(client: Any, path: str, body: str) -> Any:

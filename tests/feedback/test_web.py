@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from urllib.parse import quote, unquote
 
 import pytest
 
 from services.feedback.report.compose import REPORT_VERSION
+from tests import organisers
 from tests.feedback.helpers import ORGANISER, THEME, feedback_url
-from tests.helpers import ORGANISER_TOKEN, now
+from tests.helpers import now
 
 
 def text(response) -> str:
@@ -176,20 +178,50 @@ def test_a_form_without_its_csrf_token_is_refused(feedback_settings, world, atte
 # --- organisers ----------------------------------------------------------------------------------
 
 
-def sign_in(feedback_client):
-    response = feedback_client.post("/organiser", data={"token": ORGANISER_TOKEN})
-    assert response.status_code == 303
+def sign_in(feedback_client, account=None):
+    """Signed in as the registration service's sign-in does it (ORGANISER_TOKEN by default)."""
+    organisers.sign_in(feedback_client, feedback_client.application, account)
 
 
 def test_organiser_pages_need_a_sign_in(feedback_client, world):
     event = world.event()
     response = feedback_client.get(f"/organiser/events/{event['slug']}")
-    assert response.status_code == 302 and "/organiser?next=" in response.headers["Location"]
-    assert feedback_client.post("/organiser?lang=en", data={"token": "wrong"}).status_code == 401
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/organiser/sign-in?next=")
+    # The sign-in is on the registration service, which leads back here.
+    elsewhere = feedback_client.get(response.headers["Location"]).headers["Location"]
+    assert elsewhere.startswith("http://testserver/organiser/sign-in?next=")
+    assert quote(f"http://127.0.0.1:8002/organiser/events/{event['slug']}", safe="") in elsewhere
     sign_in(feedback_client)
     assert feedback_client.get(f"/organiser/events/{event['slug']}").status_code == 200
     feedback_client.post("/organiser/sign-out")
     assert feedback_client.get(f"/organiser/events/{event['slug']}").status_code == 302
+
+
+def test_a_rapporteur_sees_the_dashboard_and_report_but_not_the_export(feedback_client, world):
+    event = world.event()
+    world.session(event)
+    app = feedback_client.application
+    sign_in(feedback_client, organisers.add_account(app, [(event["slug"], "rapporteur")]))
+    dashboard = text(feedback_client.get(f"/organiser/events/{event['slug']}?lang=en"))
+    assert "feedback.csv" not in dashboard and 'action="/organiser/events/' in dashboard
+    assert feedback_client.get(f"/organiser/events/{event['slug']}/report").status_code == 200
+    refused = feedback_client.get(f"/organiser/events/{event['slug']}/feedback.csv?lang=fr")
+    assert refused.status_code == 403 and "Accès refusé" in text(refused)
+    # Another event's pages are not theirs, nor does the home page list it.
+    other = world.event()
+    assert feedback_client.get(f"/organiser/events/{other['slug']}").status_code == 403
+    home = text(feedback_client.get("/organiser"))
+    assert f"/organiser/events/{event['slug']}" in home
+    assert f"/organiser/events/{other['slug']}" not in home
+
+
+def test_a_viewer_may_not_open_the_feedback_pages(feedback_client, world):
+    event = world.event()
+    app = feedback_client.application
+    sign_in(feedback_client, organisers.add_account(app, [(event["slug"], "viewer")]))
+    assert feedback_client.get("/organiser").status_code == 403
+    assert feedback_client.get(f"/organiser/events/{event['slug']}").status_code == 403
 
 
 def test_the_dashboard_draws_charts_and_escapes_comments(feedback_client, world):
@@ -278,9 +310,11 @@ def test_organisers_download_the_report_and_the_csv(feedback_client, world):
 
 
 def test_sign_in_does_not_redirect_outside_the_organiser_pages(feedback_client):
-    response = feedback_client.post(
-        "/organiser", data={"token": ORGANISER_TOKEN, "next": "https://evil.example/"}
-    )
+    response = feedback_client.get("/organiser/sign-in?next=https://evil.example/")
+    assert "evil" not in unquote(response.headers["Location"])
+    assert quote("http://127.0.0.1:8002/organiser", safe="") in response.headers["Location"]
+    sign_in(feedback_client)
+    response = feedback_client.get("/organiser/sign-in?next=https://evil.example/")
     assert response.headers["Location"] == "/organiser"
 
 

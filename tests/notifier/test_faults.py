@@ -1,7 +1,8 @@
 """Email delivery under real faults, counted (tools/fault_table.py at a small scale): an SMTP
-server stopped, one that never answers, and workers killed with SIGKILL in a burst. Nothing
-may be lost; what was sent twice is printed (only a kill between the server's acceptance and
-its record can cause it)."""
+server stopped, one that never answers, and workers killed with SIGKILL in a burst (of events on
+the notifier's queue, and of registrations sent to the registration service's API, with its
+outbox relay killed too). Nothing may be lost; what was sent twice is printed (only a kill
+between the server's acceptance and its record can cause it)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from typing import Any
 import pytest
 
 from tests.helpers import free_port
-from tools.fault_table import Rig, Server, outage, table, worker_kills
+from tools.fault_table import (
+    Rig,
+    Server,
+    outage,
+    registration_kills,
+    table,
+    worker_kills,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["sqlite"], indirect=True)]
 OUTAGE_SECONDS = 20.0
@@ -49,3 +57,13 @@ def test_workers_killed_twice_in_a_burst_of_100_registrations_lose_no_email(rig)
     print("\n" + table([row]))
     assert row.lost == 0
     assert row.twice <= 4  # at most one per kill of each of the two workers
+
+
+def test_registrations_through_the_api_with_the_relay_and_workers_killed_lose_no_email(rig):
+    row = registration_kills(rig, 30, timeout=40, burst_seconds=12)
+    report = "\n" + table([row])
+    print(report)
+    assert row.registrations == row.emails == 30, report
+    assert 0 < row.facts["first_kill_after"] < row.facts["second_kill_after"] < 30, report
+    assert row.lost == 0, report
+    assert row.twice <= 4, report  # at most one per kill of each of the two workers

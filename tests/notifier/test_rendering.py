@@ -18,14 +18,18 @@ from icalendar import Calendar
 
 from services.notifier.emails import (
     CONFIRMATION,
+    EMAIL_CONFIRMED,
+    HOLD_EXPIRED,
+    SEAT_HELD,
     TEMPLATE_FOR_EVENT,
     TEMPLATES,
     Email,
     Person,
     compose,
+    template_for,
     to_mime,
 )
-from shared.auth import ParticipantTokens
+from shared.auth import EmailConfirmationTokens, ParticipantTokens
 from shared.config import ROOT, Settings
 from shared.contracts import LANGUAGES, TaskNames, load
 from tests.helpers import SECRET_KEY
@@ -85,6 +89,24 @@ SUBJECTS = {
         "nl": "Hoe was ‘Georganiseerde misdaad en drugshandel’? Geef ons uw mening",
         "en": "How was “Organised crime and drug trafficking”? Give us your opinion",
     },
+    "seat_held": {
+        "fr": "Confirmez votre adresse e-mail pour garder votre place à "
+        "«\u00a0Visite : le Centre régional de crise\u00a0»",
+        "nl": "Bevestig uw e-mailadres om uw plaats in ‘Bezoek: het Gewestelijk Crisiscentrum’ "
+        "te behouden",
+        "en": "Confirm your email address to keep your place in "
+        "“Visit: the Regional Crisis Centre”",
+    },
+    "email_confirmed": {
+        "fr": "Votre place à «\u00a0Visite : le Centre régional de crise\u00a0» est confirmée",
+        "nl": "Uw plaats in ‘Bezoek: het Gewestelijk Crisiscentrum’ is bevestigd",
+        "en": "Your place in “Visit: the Regional Crisis Centre” is confirmed",
+    },
+    "hold_expired": {
+        "fr": "Votre place à «\u00a0Visite : le Centre régional de crise\u00a0» a été libérée",
+        "nl": "Uw plaats in ‘Bezoek: het Gewestelijk Crisiscentrum’ is vrijgegeven",
+        "en": "Your place in “Visit: the Regional Crisis Centre” has been released",
+    },
 }
 # A sentence of each body that exists only in that template.
 BODY = {
@@ -128,9 +150,39 @@ BODY = {
         "nl": "Bedankt voor uw deelname aan deze sessie",
         "en": "Thank you for attending this session",
     },
+    "seat_held": {
+        "fr": "Une place dans cette session vous est réservée",
+        "nl": "Er wordt een plaats in deze sessie voor u vastgehouden",
+        "en": "A place in this session is held for you",
+    },
+    "email_confirmed": {
+        "fr": "Merci d’avoir confirmé votre adresse e-mail",
+        "nl": "Bedankt voor het bevestigen van uw e-mailadres",
+        "en": "Thank you for confirming your email address",
+    },
+    "hold_expired": {
+        "fr": "Votre adresse e-mail n’a pas été confirmée à temps",
+        "nl": "Uw e-mailadres is niet op tijd bevestigd",
+        "en": "Your email address was not confirmed in time",
+    },
 }
 OTHER_LOCALE = {"fr": "nl", "nl": "en", "en": "fr"}
 EVENT_FOR_TEMPLATE = {template: name for name, template in TEMPLATE_FOR_EVENT.items()}
+# 17:00 in Brussels (CET).
+HOLD_DEADLINE = "2024-03-10T16:00:00+00:00"
+# The emails about a place held until the address is confirmed: the seat event each answers,
+# and what its seat says.
+HOLD_SEATS: dict[str, tuple[str, dict[str, Any]]] = {
+    SEAT_HELD: (TaskNames.SEAT_CONFIRMED, {"status": "held", "hold_expires_at": HOLD_DEADLINE}),
+    EMAIL_CONFIRMED: (
+        TaskNames.SEAT_PROMOTED,
+        {"status": "confirmed", "reason": "email_confirmed"},
+    ),
+    HOLD_EXPIRED: (
+        TaskNames.SEAT_RELEASED,
+        {"status": "held", "hold_expires_at": HOLD_DEADLINE, "reason": "hold_expired"},
+    ),
+}
 
 
 def make_app(tmp_path: Path, default_locale: str) -> Any:
@@ -151,8 +203,15 @@ def make_app(tmp_path: Path, default_locale: str) -> Any:
 def render(app: Any, template: str, language: str, **person: Any) -> Email:
     """Compose an email as the worker does: inside an app context, from a loaded message."""
     messages = Messages(language=language, **person)
-    name = EVENT_FOR_TEMPLATE[template]
-    message = load(name, messages.for_event(name))
+    if template in HOLD_SEATS:
+        name, seat = HOLD_SEATS[template]
+        body = messages.for_event(name)
+        body["seat"].update(seat)
+    else:
+        name = EVENT_FOR_TEMPLATE[template]
+        body = messages.for_event(name)
+    message = load(name, body)
+    assert template_for(name, message) == template  # the email the worker picks
     recipient = Person(
         messages.registration_id, messages.email, messages.name, language, token_version=1
     )
@@ -338,3 +397,95 @@ def test_the_catalogues_are_complete_and_agree_with_the_shared_one(language):
     assert {k: ours[k] for k in ours.keys() & shared.keys()} == {
         k: shared[k] for k in ours.keys() & shared.keys()
     }
+
+
+# --- places held until the address is confirmed ------------------------------------------------
+
+
+def held_registration(language: str) -> dict[str, Any]:
+    """A registration with a confirmed session and a field visit held until 17:00."""
+    body = Messages(language=language).registered()
+    (visit,) = [seat for seat in body["seats"] if seat["status"] == "waitlisted"]
+    visit.update(status="held", waitlist_position=None, hold_expires_at=HOLD_DEADLINE)
+    return body
+
+
+def compose_confirmation(app: Any, body: dict[str, Any], language: str) -> Email:
+    message = load(TaskNames.REGISTERED, body)
+    person = Person(body["participant"]["registration_id"], "a@example.org", "Ana", language, 1)
+    with app.app_context():
+        return compose(CONFIRMATION, message, person, app.extensions["links"])
+
+
+def confirm_links(email: Email) -> list[str]:
+    return [line for line in email.text.splitlines() if "/confirm-email/" in line]
+
+
+@pytest.mark.parametrize(
+    ("language", "deadline", "button"),
+    [
+        ("fr", "10 mars 2024, 17:00 (heure\u00a0: Belgique)", "Confirmer mon adresse"),
+        ("nl", "10 maart 2024, 17:00 (tijd in België)", "Mijn e-mailadres bevestigen"),
+        ("en", "10 March 2024, 17:00 (Belgium Time)", "Confirm my email address"),
+    ],
+)
+def test_a_confirmation_with_a_held_place_carries_the_confirm_link_and_deadline(
+    tmp_path, language, deadline, button
+):
+    body = held_registration(language)
+    email = compose_confirmation(make_app(tmp_path, OTHER_LOCALE[language]), body, language)
+    (link,) = confirm_links(email)
+    assert link.startswith("https://agora.test/confirm-email/")
+    token = link.rsplit("/", 1)[1]
+    claim = EmailConfirmationTokens(SECRET_KEY).verify(token)
+    assert claim is not None
+    assert (claim.registration_id, claim.token_version) == (
+        body["participant"]["registration_id"],
+        1,
+    )
+    assert ParticipantTokens(SECRET_KEY).verify(token) is None  # it manages nothing
+    for text in (email.text, unescape(email.html)):
+        assert deadline in text
+    assert button in unescape(email.html) and link in email.html
+    assert email.html.count("<ul") == email.html.count("</ul>")
+    # The calendar holds the confirmed session only, not the held one.
+    (attachment,) = email.attachments
+    summaries = [str(e["summary"]) for e in Calendar.from_ical(attachment.content).walk("VEVENT")]
+    assert len(summaries) == 1 and "Centre" not in summaries[0] and "Crisis" not in summaries[0]
+
+
+def test_without_a_held_place_no_email_has_a_confirm_link(tmp_path):
+    app = make_app(tmp_path, "en")
+    for template in [t for t in TEMPLATES if t not in (SEAT_HELD,)]:
+        email = render(app, template, "en")
+        assert "/confirm-email/" not in email.text + email.html, template
+
+
+def test_a_held_place_email_has_the_confirm_link_and_no_calendar(tmp_path):
+    email = render(make_app(tmp_path, "en"), SEAT_HELD, "nl")
+    (link,) = confirm_links(email)
+    assert EmailConfirmationTokens(SECRET_KEY).verify(link.rsplit("/", 1)[1]) is not None
+    assert "vóór 10 maart 2024, 17:00 (tijd in België)" in email.text
+    assert email.attachments == ()
+
+
+def test_a_confirmed_place_comes_with_its_calendar_and_a_released_hold_without(tmp_path):
+    app = make_app(tmp_path, "en")
+    assert len(render(app, EMAIL_CONFIRMED, "en").attachments) == 1
+    assert render(app, HOLD_EXPIRED, "en").attachments == ()
+
+
+def test_seat_events_without_a_hold_keep_their_own_emails():
+    messages = Messages()
+    for name, template in [
+        (TaskNames.SEAT_CONFIRMED, "seat_confirmed"),
+        (TaskNames.SEAT_PROMOTED, "promoted"),
+        (TaskNames.SEAT_RELEASED, "seat_released"),
+        (TaskNames.SEAT_WAITLISTED, "waitlisted"),
+    ]:
+        assert template_for(name, load(name, messages.for_event(name))) == template
+    # A participant dropping a held place themselves: the ordinary "you have left".
+    dropped = messages.for_event(TaskNames.SEAT_RELEASED)
+    dropped["seat"].update(status="held", hold_expires_at=HOLD_DEADLINE)
+    released = load(TaskNames.SEAT_RELEASED, dropped)
+    assert template_for(TaskNames.SEAT_RELEASED, released) == "seat_released"

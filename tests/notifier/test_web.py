@@ -13,24 +13,27 @@ from collections.abc import Iterator
 from email.message import EmailMessage
 from html import unescape
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from icalendar import Calendar
 from sqlalchemy import select, update
 
 from services.notifier import catcher
+from services.notifier import messages as messages_module
 from services.notifier.extensions import db
 from services.notifier.models import FAILED, CaughtMessage, Message
 from shared import formats
 from shared.config import ROOT
 from shared.contracts import OwnTasks, TaskNames
-from tests.helpers import ORGANISER_TOKEN, SECRET_KEY, free_port, port_open
+from tests import organisers
+from tests.helpers import SECRET_KEY, free_port, port_open
 from tests.notifier.conftest import FAST_RETRIES
 
 
-def sign_in(client: Any) -> None:
-    response = client.post("/sign-in", data={"token": ORGANISER_TOKEN})
-    assert response.status_code == 303, response.get_data(as_text=True)
+def sign_in(client: Any, account: Any = None) -> None:
+    """Signed in as the registration service's sign-in does it (ORGANISER_TOKEN by default)."""
+    organisers.sign_in(client, client.application, account)
 
 
 def body(response: Any) -> str:
@@ -45,19 +48,47 @@ def test_every_page_needs_the_organiser_sign_in(notifier_client):
     assert notifier_client.post("/caught/clear").status_code == 302
 
 
-def test_a_wrong_token_is_refused_and_a_good_one_signs_in(notifier_client):
-    refused = notifier_client.post(
-        "/sign-in", data={"token": "wrong"}, headers={"Accept-Language": "nl"}
-    )
-    assert refused.status_code == 401
-    assert "Dit organisatortoken is niet geldig." in body(refused)
-    signed = notifier_client.post(
-        "/sign-in", data={"token": ORGANISER_TOKEN, "next": "https://evil.example/"}
-    )
-    assert signed.status_code == 303 and signed.headers["Location"] == "/messages"
+def test_the_sign_in_is_the_registration_service_s_and_leads_back(notifier_client):
+    elsewhere = notifier_client.get("/sign-in?next=/caught")
+    assert elsewhere.status_code == 302
+    target = urlsplit(elsewhere.headers["Location"])
+    assert (target.netloc, target.path) == ("testserver", "/organiser/sign-in")
+    assert parse_qs(target.query)["next"] == ["http://127.0.0.1:8003/caught"]
+    evil = notifier_client.get("/sign-in?next=https://evil.example/").headers["Location"]
+    assert "evil" not in unquote(evil)
+    sign_in(notifier_client)
+    signed = notifier_client.get("/sign-in?next=https://evil.example/")
+    assert signed.status_code == 302 and signed.headers["Location"] == "/messages"
     assert notifier_client.get("/messages").status_code == 200
-    notifier_client.post("/sign-out")
+    out = notifier_client.post("/sign-out")
+    assert out.status_code == 303 and out.headers["Location"].startswith("http://testserver/")
     assert notifier_client.get("/messages").status_code == 302
+
+
+def test_an_event_s_manager_sees_only_its_messages_and_no_caught_email(
+    notifier_app, notifier_client, run_task, smtp, ana
+):
+    run_task(TaskNames.REGISTERED, **ana.registered())
+    with notifier_app.app_context():
+        message_id = db.session.scalar(select(Message.id))
+        slug = messages_module.event_of(db.session, db.session.get(Message, message_id))
+    mine = organisers.add_account(notifier_app, [(slug, "manager")])
+    other = organisers.add_account(notifier_app, [("another-event", "manager")])
+    sign_in(notifier_client, mine)
+    assert ana.email in body(notifier_client.get("/messages"))
+    assert notifier_client.get(f"/messages/{message_id}").status_code == 200
+    assert notifier_client.get("/caught").status_code == 403
+    assert 'href="/caught"' not in body(notifier_client.get("/messages"))
+    sign_in(notifier_client, other)
+    assert ana.email not in body(notifier_client.get("/messages"))
+    assert notifier_client.get(f"/messages/{message_id}").status_code == 404
+    api = notifier_client.get("/api/v1/messages", headers=other.headers)
+    assert api.status_code == 200 and api.get_json() == []
+    assert api.headers["X-Total-Count"] == "0"
+    listed = notifier_client.get("/api/v1/messages", headers=mine.headers).get_json()
+    assert [row["id"] for row in listed] == [message_id]
+    rapporteur = organisers.add_account(notifier_app, [(slug, "rapporteur")])
+    assert notifier_client.get("/api/v1/messages", headers=rapporteur.headers).status_code == 403
 
 
 def test_the_delivery_log_page_lists_and_filters_in_the_organisers_language(
@@ -100,12 +131,13 @@ def test_forms_need_their_csrf_token(notifier_settings, broker):
 
     app = create_app({"TESTING": True, "SETTINGS": notifier_settings})
     client = app.test_client()
-    response = client.post("/sign-in", data={"token": ORGANISER_TOKEN})
+    sign_in(client)
+    response = client.post("/sign-out")
     assert response.status_code == 400
     assert "This form has expired" in body(response)
-    page = body(client.get("/sign-in"))
+    page = body(client.get("/messages"))
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    ok = client.post("/sign-in", data={"token": ORGANISER_TOKEN, "csrf_token": token})
+    ok = client.post("/sign-out", data={"csrf_token": token})
     assert ok.status_code == 303
     app.extensions["mailer"].close()
 

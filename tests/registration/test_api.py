@@ -25,12 +25,13 @@ def test_register_confirms_then_waitlists_in_order(make_event, make_session, reg
     third = register(event["slug"], ["FV1"])
     assert first.status_code == 201
     assert first.get_json()["sessions"] == [
-        {"code": "FV1", "status": "confirmed", "waitlist_position": None}
+        {"code": "FV1", "status": "confirmed", "waitlist_position": None, "hold_expires_at": None}
     ]
     assert second.get_json()["sessions"][0] == {
         "code": "FV1",
         "status": "waitlisted",
         "waitlist_position": 1,
+        "hold_expires_at": None,
     }
     assert third.get_json()["sessions"][0]["waitlist_position"] == 2
     assert first.get_json()["manage_token"]
@@ -62,4 +63,6 @@ def test_dropping_a_seat_promotes_the_head_of_the_waitlist(
     me = registration_client.get(
         "/api/v1/registrations/me", headers=bearer(second["manage_token"])
     ).get_json()
-    assert me["sessions"] == [{"code": "FV1", "status": "confirmed", "waitlist_position": None}]
+    assert me["sessions"] == [
+        {"code": "FV1", "status": "confirmed", "waitlist_position": None, "hold_expires_at": None}
+    ]

@@ -225,7 +225,9 @@ def test_participant_endpoints_refuse_a_missing_or_bad_token(registration_client
             assert_401(response)
     me = registration_client.get("/api/v1/registrations/me", headers=bearer(token)).get_json()
     assert me["status"] == "active"
-    assert me["sessions"] == [{"code": "S1", "status": "confirmed", "waitlist_position": None}]
+    assert me["sessions"] == [
+        {"code": "S1", "status": "confirmed", "waitlist_position": None, "hold_expires_at": None}
+    ]
 
 
 def test_a_participant_token_is_not_an_organiser_token(registration_client, event, register):
@@ -274,8 +276,8 @@ def test_the_organiser_listing_in_json(registration_client, event, register):
     }  # fmt: skip
     assert rows[1]["country"] == "NL" and rows[1]["event"] == event["slug"]
     assert rows[1]["sessions"] == [
-        {"code": "S1", "status": "waitlisted", "waitlist_position": 1},
-        {"code": "S2", "status": "confirmed", "waitlist_position": None},
+        {"code": "S1", "status": "waitlisted", "waitlist_position": 1, "hold_expires_at": None},
+        {"code": "S2", "status": "confirmed", "waitlist_position": None, "hold_expires_at": None},
     ]
 
 
@@ -398,7 +400,9 @@ def test_erasure_frees_the_seat_promotes_the_next_and_tells_the_others(
         f"/api/v1/events/{slug}/registrations", headers=ORGANISER
     ).get_json()
     assert [r["name"] for r in rows] == ["Walt Waiting"]
-    assert rows[0]["sessions"] == [{"code": "S1", "status": "confirmed", "waitlist_position": None}]
+    assert rows[0]["sessions"] == [
+        {"code": "S1", "status": "confirmed", "waitlist_position": None, "hold_expires_at": None}
+    ]
     programme = {
         r["code"]: r for r in registration_client.get(f"/api/v1/events/{slug}/sessions").get_json()
     }

@@ -65,7 +65,11 @@ def test_sample_is_open_for_registration_and_not_started(registration_client, pr
 def test_a_newcomer_can_register_for_a_session_and_a_field_visit(register, programme):
     response = register(SLUG, ["PL1", "TS01", "FV1"])
     assert response.status_code == 201, response.get_json()
-    assert {s["status"] for s in response.get_json()["sessions"]} == {"confirmed"}
+    statuses = {s["code"]: s["status"] for s in response.get_json()["sessions"]}
+    # A field visit's place waits for the email confirmation; the other sessions do not.
+    assert statuses == {"PL1": "confirmed", "TS01": "confirmed", "FV1": "held"}
+    assert {row["hold_minutes"] for row in programme if row["kind"] == "field_visit"} == {120}
+    assert {row["hold_minutes"] for row in programme if row["kind"] != "field_visit"} == {None}
 
 
 def test_parallel_sessions_share_a_slot_in_different_rooms(programme):

@@ -246,7 +246,9 @@ def test_every_personal_answer_is_kept_out_of_caches(
     token = created.get_json()["manage_token"]
     assert_private(registration_client.get(f"/manage/{token}"))
     assert_private(registration_client.get(f"/manage/{token}/export"))
-    registration_client.post("/organiser", data={"token": organiser["Authorization"][7:]})
+    registration_client.post(
+        "/organiser/sign-in/token", data={"token": organiser["Authorization"][7:]}
+    )
     assert_private(registration_client.get(f"/organiser/events/{slug}"))
     assert_private(registration_client.get(f"/organiser/events/{slug}/registrations.csv"))
 

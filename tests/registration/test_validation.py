@@ -404,8 +404,21 @@ def test_raising_capacity_promotes_from_the_waiting_list(registration_client, ev
         ]
         for t in tokens
     ]
-    assert mine[1] == mine[2] == [{"code": "S1", "status": "confirmed", "waitlist_position": None}]
-    assert mine[3] == [{"code": "S1", "status": "waitlisted", "waitlist_position": 1}]
+    assert (
+        mine[1]
+        == mine[2]
+        == [
+            {
+                "code": "S1",
+                "status": "confirmed",
+                "waitlist_position": None,
+                "hold_expires_at": None,
+            }
+        ]
+    )
+    assert mine[3] == [
+        {"code": "S1", "status": "waitlisted", "waitlist_position": 1, "hold_expires_at": None}
+    ]
     # Unlimited capacity takes everyone left.
     response = registration_client.patch(
         f"/api/v1/events/{slug}/sessions/S1", json={"capacity": None}, headers=ORGANISER

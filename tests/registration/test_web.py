@@ -17,6 +17,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 from tests.helpers import ORGANISER_TOKEN, bearer
+from tests.organisers import add_account, sign_in
 from tests.registration.helpers import form, manage_path
 from tests.registration.helpers import page as text
 
@@ -139,7 +140,9 @@ def test_register_through_the_form_leads_to_the_manage_page(
     token = TOKEN_IN_URL.search(response.headers["Location"]).group(1)
     me = registration_client.get("/api/v1/registrations/me", headers=bearer(token)).get_json()
     assert me["email"] == "ana@example.org"
-    assert me["sessions"] == [{"code": "TH1", "status": "confirmed", "waitlist_position": None}]
+    assert me["sessions"] == [
+        {"code": "TH1", "status": "confirmed", "waitlist_position": None, "hold_expires_at": None}
+    ]
 
 
 def test_bad_input_is_shown_next_to_the_fields_and_nothing_is_written(
@@ -241,7 +244,7 @@ def test_what_participants_type_is_escaped(registration_client, make_event, make
     assert script not in manage and "&lt;script&gt;alert(1)&lt;/script&gt;" in manage
     invalid = text(register_form(registration_client, event["slug"], name=script, email="bad"))
     assert script not in invalid and "&lt;script&gt;" in invalid
-    registration_client.post("/organiser", data={"token": ORGANISER_TOKEN})
+    registration_client.post("/organiser/sign-in/token", data={"token": ORGANISER_TOKEN})
     organiser = text(registration_client.get(f"/organiser/events/{event['slug']}"))
     assert script not in organiser and "&lt;script&gt;alert(1)&lt;/script&gt;" in organiser
 
@@ -422,10 +425,26 @@ def test_organiser_pages_need_a_sign_in(registration_client, make_event):
     ):
         response = registration_client.get(url)
         assert response.status_code == 302
-        assert "/organiser?next=" in response.headers["Location"]
-    wrong = registration_client.post("/organiser", data={"token": "wrong"})
+        assert "/organiser/sign-in?next=" in response.headers["Location"]
+    wrong = registration_client.post("/organiser/sign-in/token", data={"token": "wrong"})
     assert wrong.status_code == 401
     assert registration_client.get(f"/organiser/events/{event['slug']}").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("role", "offered"),
+    [("manager", True), ("desk", False), ("rapporteur", False), ("viewer", False)],
+)
+def test_the_csv_is_offered_only_to_roles_that_may_download_it(
+    registration_app, registration_client, make_event, role, offered
+):
+    slug = make_event()["slug"]
+    sign_in(registration_client, registration_app, add_account(registration_app, [(slug, role)]))
+    page = registration_client.get(f"/organiser/events/{slug}?lang=en")
+    assert page.status_code == 200
+    assert ("registrations.csv" in page.get_data(as_text=True)) is offered
+    csv = registration_client.get(f"/organiser/events/{slug}/registrations.csv")
+    assert csv.status_code == (200 if offered else 403)
 
 
 def test_organiser_sees_fill_and_waiting_lists_in_order(
@@ -440,7 +459,8 @@ def test_organiser_sees_fill_and_waiting_lists_in_order(
     register(slug, ["FV1"], name="Fourth Person")
 
     signed_in = registration_client.post(
-        "/organiser", data={"token": ORGANISER_TOKEN, "next": f"/organiser/events/{slug}"}
+        "/organiser/sign-in/token",
+        data={"token": ORGANISER_TOKEN, "next": f"/organiser/events/{slug}"},
     )
     assert signed_in.status_code == 303
     assert signed_in.headers["Location"].endswith(f"/organiser/events/{slug}")
@@ -464,7 +484,7 @@ def test_organiser_sees_fill_and_waiting_lists_in_order(
 
 def test_organiser_sign_in_does_not_redirect_elsewhere(registration_client):
     response = registration_client.post(
-        "/organiser", data={"token": ORGANISER_TOKEN, "next": "//evil.example/"}
+        "/organiser/sign-in/token", data={"token": ORGANISER_TOKEN, "next": "//evil.example/"}
     )
     assert response.headers["Location"] == "/organiser"
 

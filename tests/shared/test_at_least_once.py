@@ -1,7 +1,7 @@
-"""At least once, with a real Celery worker of the feedback service and real Redis: a locked or
-lock-timed-out database delays an event but loses nothing and acts once; what cannot be handled
-(a broken contract, a handler that keeps failing, a message that kills its worker) ends in the
-dead-letter table, visible through the API, and a replay acts once."""
+"""At least once, with a real Celery worker of the feedback service and real Redis: a locked,
+lock-timed-out or unreachable database delays an event but loses nothing and acts once; what
+cannot be handled (a broken contract, a handler that keeps failing, a message that kills its
+worker) ends in the dead-letter table, visible through the API, and a replay acts once."""
 
 from __future__ import annotations
 
@@ -35,11 +35,15 @@ from tests.helpers import (
     now,
     start_worker,
 )
+from tools.fault_table import Proxy
 
 pytestmark = pytest.mark.slow
 # The feedback service's SQLite busy timeout is 30 s (shared/db.py): the lock outlasts it.
 SQLITE_LOCK_SECONDS = 35
 POSTGRES_LOCK_SECONDS = 4
+# The worker's connect and statement time-outs; the outage outlasts both several times over.
+POSTGRES_TIMEOUTS = {"PGCONNECT_TIMEOUT": "2", "PGOPTIONS": "-c statement_timeout=2000"}
+OUTAGE_SECONDS = 8
 FAST_RETRIES = "tests.shared.fast_retries"
 
 
@@ -76,6 +80,35 @@ def session_published() -> dict[str, Any]:
             "ends_at": "2027-03-10T10:30:00+00:00",
         },
         "capacity": None,
+    }
+
+
+def registered(session: dict[str, Any], index: int) -> dict[str, Any]:
+    return {
+        "event_id": new_id(),
+        "occurred_at": now().isoformat(),
+        "event": event_published()["event"],
+        "participant": {
+            "registration_id": new_id(),
+            "email": f"person{index}@example.org",
+            "name": f"Person {index}",
+            "language": "fr",
+            "token_version": 1,
+            "organisation": "City of Liège",
+            "city": "Liège",
+            "country": "BE",
+            "role": "local_government",
+        },
+        "seats": [{"session": session["session"], "status": "confirmed"}],
+    }
+
+
+def erased(registration_id: str) -> dict[str, Any]:
+    return {
+        "event_id": new_id(),
+        "occurred_at": now().isoformat(),
+        "registration_id": registration_id,
+        "event_slug": "sdc",
     }
 
 
@@ -246,6 +279,50 @@ def test_a_row_locked_beyond_the_lock_timeout_is_retried_and_acts_once(
     assert count(feedback_db, "SELECT count(*) FROM processed_events") == 2
     assert count(feedback_db, "SELECT count(*) FROM dead_letters") == 0
     assert "LockNotAvailable" in log_path.read_text(errors="replace")
+
+
+@POSTGRESQL_ONLY
+def test_a_database_unreachable_past_its_time_outs_loses_no_event_and_each_acts_once(
+    settings, feedback_db, broker, start, tmp_path
+):
+    """The worker reaches PostgreSQL through a proxy, which is stopped: its port closed and the
+    worker's open connection cut, for longer than the connect and statement time-outs, while
+    20 registrations and an erasure arrive."""
+    server = make_url(feedback_db)
+    proxy = Proxy(server.host or "127.0.0.1", server.port or 5432)
+    proxy.start()
+    try:
+        start(worker_environment(settings, proxy.url(feedback_db), **POSTGRES_TIMEOUTS))
+        send(settings, TaskNames.EVENT_PUBLISHED, event_published())
+        send(settings, TaskNames.SESSION_PUBLISHED, session := session_published())
+        wait_for(lambda: count(feedback_db, "SELECT count(*) FROM processed_events") == 2)
+
+        proxy.stop()
+        people = [registered(session, index) for index in range(20)]
+        for message in people:
+            send(settings, TaskNames.REGISTERED, message)
+        leaving = people[0]["participant"]["registration_id"]
+        send(settings, TaskNames.ERASED, erased(leaving))
+        time.sleep(OUTAGE_SECONDS)
+        acted_during_outage = count(feedback_db, "SELECT count(*) FROM processed_events") - 2
+        proxy.start()
+        wait_for(lambda: count(feedback_db, "SELECT count(*) FROM processed_events") == 23)
+        time.sleep(1)  # a duplicate, had it acted, would have by now
+    finally:
+        proxy.stop()
+
+    assert proxy.cut >= 1 and acted_during_outage == 0
+    assert count(feedback_db, "SELECT count(*) FROM processed_events") == 23
+    # Acted once each: one participant and one seat per registration, the seats counted once.
+    assert count(feedback_db, "SELECT count(*) FROM participants") == 19
+    assert count(feedback_db, "SELECT count(*) FROM attendance") == 19
+    assert count(feedback_db, "SELECT attendees FROM sessions") == 19
+    held = f"SELECT count(*) FROM participants WHERE registration_id = '{leaving}'"
+    assert count(feedback_db, held) == 0
+    assert count(feedback_db, "SELECT count(*) FROM erased_registrations") == 1
+    assert count(feedback_db, "SELECT count(*) FROM dead_letters") == 0
+    log = (tmp_path / "worker.log").read_text(errors="replace")
+    assert "message.retry" in log and "OperationalError" in log
 
 
 def test_a_broken_message_and_one_that_keeps_failing_are_dead_letters_and_replay_acts_once(

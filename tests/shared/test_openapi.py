@@ -121,7 +121,7 @@ def test_bad_input_responses_are_documented(spec):
 
 def test_the_seat_status_is_an_enum(spec):
     seat = spec["components"]["schemas"]["SeatOut"]
-    assert seat["properties"]["status"]["enum"] == ["confirmed", "waitlisted"]
+    assert seat["properties"]["status"]["enum"] == ["confirmed", "held", "waitlisted"]
 
 
 def test_healthz(registration_client):

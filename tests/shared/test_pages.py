@@ -14,12 +14,21 @@ import pytest
 from flask import render_template_string
 
 from shared.config import Settings
-from tests.helpers import ORGANISER_TOKEN, migrated_database
+from tests.helpers import migrated_database
+from tests.organisers import add_account, sign_in
 
 SERVICES = ("registration", "feedback", "notifier")
-# Each service's organiser sign-in page.
-SIGN_IN = {"registration": "/organiser", "feedback": "/organiser", "notifier": "/sign-in"}
+# The organiser sign-in page, and its token form (every service's organisers sign in there).
+SIGN_IN, TOKEN_SIGN_IN = "/organiser/sign-in", "/organiser/sign-in/token"
+# A page of each service that anyone may see, and a form of each (posted to test CSRF).
+PUBLIC_PAGE = {"registration": "/organiser/sign-in", "feedback": "/", "notifier": "/accessibility"}
+FORM = {
+    "registration": "/organiser/sign-in/token",
+    "feedback": "/organiser/sign-out",
+    "notifier": "/sign-out",
+}
 MAIL_FROM = "Security, Democracy & Cities <accessibility@agora.test>"
+FORBIDDEN = {"fr": "Accès refusé", "nl": "Geen toegang", "en": "Not allowed"}
 STATEMENT = {
     "fr": ("Déclaration d’accessibilité", "Procédure de mise en œuvre", "2 décembre 2026"),
     "nl": ("Toegankelijkheidsverklaring", "Handhavingsprocedure", "2 december 2026"),
@@ -105,7 +114,9 @@ def test_the_ombudsman_s_name_is_marked_in_its_own_language(client):
 
 
 def test_every_footer_links_to_the_accessibility_statement(service, client):
-    page = client.get(f"{SIGN_IN[service]}?lang=nl").get_data(as_text=True)
+    page = client.get(f"{PUBLIC_PAGE[service]}?lang=nl").get_data(as_text=True)
+    if service == "notifier":  # its only public page is the statement itself
+        page = client.get("/no-such-page?lang=nl").get_data(as_text=True)
     assert '<a href="/accessibility">Toegankelijkheidsverklaring</a>' in footer(page)
     statement = client.get("/accessibility").get_data(as_text=True)
     assert '<a href="/accessibility" aria-current="page">' in footer(statement)
@@ -142,14 +153,15 @@ def test_an_unknown_api_address_is_still_json(client):
 
 def test_a_form_sent_without_its_token_says_it_has_expired(service, make_app):
     client = make_app({"WTF_CSRF_ENABLED": True}).test_client()
-    response = client.post(f"{SIGN_IN[service]}?lang=fr", data={"token": "x"})
+    response = client.post(f"{FORM[service]}?lang=fr", data={"token": "x"})
     assert response.status_code == 400
     assert title(response.get_data(as_text=True)) == "Ce formulaire a expiré"
 
 
-def test_too_many_sign_in_attempts_get_a_translated_page(service, make_app):
+@pytest.mark.parametrize("service", ["registration"])
+def test_too_many_sign_in_attempts_get_a_translated_page(make_app):
     client = make_app(rate_limits_enabled=True).test_client()
-    responses = [client.post(f"{SIGN_IN[service]}?lang=nl", data={"token": "x"}) for _ in range(7)]
+    responses = [client.post(f"{TOKEN_SIGN_IN}?lang=nl", data={"token": "x"}) for _ in range(7)]
     refused = [response for response in responses if response.status_code == 429]
     assert refused, [response.status_code for response in responses]
     assert title(refused[0].get_data(as_text=True)) == "Te veel pogingen"
@@ -157,23 +169,20 @@ def test_too_many_sign_in_attempts_get_a_translated_page(service, make_app):
 
 
 @pytest.mark.parametrize(
-    ("language", "sign_in", "error"),
-    [("fr", "Connexion – {}", "Erreur\u00a0: "), ("nl", "Aanmelden – {}", "Fout: "),
-     ("en", "Sign in – {}", "Error: ")],
-)  # fmt: skip
-def test_a_refused_sign_in_puts_the_error_summary_first_and_in_the_title(
-    service, client, language, sign_in, error
-):
-    page = client.get(f"{SIGN_IN[service]}?lang={language}").get_data(as_text=True)
+    ("language", "error"), [("fr", "Erreur\u00a0: "), ("nl", "Fout: "), ("en", "Error: ")]
+)
+@pytest.mark.parametrize("service", ["registration"])
+def test_a_refused_sign_in_puts_the_error_summary_first_and_in_the_title(client, language, error):
+    page = client.get(f"{SIGN_IN}?lang={language}").get_data(as_text=True)
     heading = html.unescape(re.search(r"<h1>(.*?)</h1>", page).group(1))
-    assert title(page) == sign_in.format(heading)
+    assert title(page) == heading
     assert '<div class="error-summary"' not in page
 
-    response = client.post(SIGN_IN[service], data={"token": "not a token"})
+    response = client.post(TOKEN_SIGN_IN, data={"token": "not a token"})
     assert response.status_code == 401
     page = response.get_data(as_text=True)
     assert html_lang(page) == language
-    assert title(page) == error + sign_in.format(heading)
+    assert title(page) == error + heading
     main = page[page.index('<main id="main">') :]
     summary = re.search(r'<div class="error-summary"[^>]*>', main)
     assert summary and main.index(summary.group(0)) < main.index("<h1>")
@@ -201,9 +210,45 @@ def test_the_error_summary_lists_errors_in_the_form_s_order(make_app):
 
 
 @pytest.mark.parametrize("service", ["registration", "feedback"])
-def test_the_organisers_home_page_is_titled_for_its_events(client):
-    client.post("/organiser", data={"token": ORGANISER_TOKEN})
+def test_the_organisers_home_page_is_titled_for_its_events(make_app):
+    app = make_app()
+    client = app.test_client()
+    sign_in(client, app)
     page = client.get("/organiser?lang=fr").get_data(as_text=True)
     heading = html.unescape(re.search(r"<h1>(.*?)</h1>", page).group(1))
     assert title(page) == f"{heading} – événements"
     assert "Se déconnecter" in page
+
+
+@pytest.mark.parametrize("language", ["fr", "nl", "en"])
+def test_a_page_outside_the_organiser_s_roles_is_a_translated_403(service, make_app, language):
+    app = make_app()
+    client = app.test_client()
+    sign_in(client, app, add_account(app, [("other-event", "viewer")]))
+    page = {"registration": "/organiser/events/x/registrations.csv"}
+    response = client.get(f"{page.get(service, '/organiser/dead-letters')}?lang={language}")
+    assert response.status_code == 403
+    body = response.get_data(as_text=True)
+    assert html_lang(body) == language
+    assert title(body) == FORBIDDEN[language]
+    assert "/accessibility" in footer(body)
+    assert body.count('action="/organiser/sign-out"') + body.count('action="/sign-out"') == 1
+
+
+def test_forms_may_lead_to_the_three_services_and_nowhere_else(make_app):
+    # Signing in on the registration service leads back to a feedback or notifier page, and
+    # `form-action` holds for the redirects after a form too.
+    app = make_app(
+        public_base_url="https://register.example.org",
+        feedback_public_url="https://feedback.example.org",
+        notifier_public_url="https://mail.example.org:8443",
+    )
+    policy = app.test_client().get("/accessibility").headers["Content-Security-Policy"]
+    form_action = next(p.strip() for p in policy.split(";") if "form-action" in p)
+    assert form_action.split() == [
+        "form-action",
+        "'self'",
+        "https://feedback.example.org",
+        "https://mail.example.org:8443",
+        "https://register.example.org",
+    ]

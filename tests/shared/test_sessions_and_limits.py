@@ -1,7 +1,8 @@
-"""On each of the three services: organiser web sessions kept in Redis (signing out and revoking
-the token end them), their cookies, the limits on wrong organiser tokens (each service its own
-counters), personal API answers kept out of caches, the SECRET_KEY check, and `next=` with
-control characters."""
+"""The one organiser web sign-in of the three services: sessions kept in Redis and honoured by
+every service (signing out anywhere, revoking the token or disabling the account ends them),
+the one cookie, the other services sending organisers to the registration sign-in and back;
+the limits on wrong organiser tokens (each service its own counters), personal API answers kept
+out of caches, the SECRET_KEY check, and `next=` with control characters."""
 
 from __future__ import annotations
 
@@ -10,17 +11,22 @@ import importlib
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import redis
 
-from shared.auth import hash_token
+from shared.accounts import LEGACY_ACCOUNT_ID
+from shared.auth import SESSION_KEY_PREFIX, hash_token
 from shared.config import DEVELOPMENT_SECRET_KEY, Settings, SettingsError, load_settings
-from shared.pages import safe_next
+from shared.pages import ORGANISER_COOKIE, REGISTRATION_SIGN_IN_PATH, safe_next
 from tests.helpers import ORGANISER_TOKEN, bearer, migrated_database
+from tests.organisers import account_state, add_account, apply_state, start_session, use_session
 
 SERVICES = ("registration", "feedback", "notifier")
-SIGN_IN = {"registration": "/organiser", "feedback": "/organiser", "notifier": "/sign-in"}
+# Organisers sign in on the registration service (with a token here); the others send them there.
+SIGN_IN = "/organiser/sign-in/token"
+SIGN_IN_ELSEWHERE = {"feedback": "/organiser/sign-in", "notifier": "/sign-in"}
 SIGN_OUT = {
     "registration": "/organiser/sign-out",
     "feedback": "/organiser/sign-out",
@@ -66,12 +72,13 @@ def make_app(
             app.extensions["mailer"].close()
 
 
-def sign_in(client: Any, service: str, token: str = ORGANISER_TOKEN, **environ: Any) -> Any:
-    return client.post(SIGN_IN[service], data={"token": token}, environ_base=environ)
+def sign_in(client: Any, token: str = ORGANISER_TOKEN, **environ: Any) -> Any:
+    """The registration service's sign-in with a token."""
+    return client.post(SIGN_IN, data={"token": token}, environ_base=environ)
 
 
-def session_cookie(client: Any, service: str) -> str | None:
-    cookie = client.get_cookie(f"{service}_organiser")
+def session_cookie(client: Any) -> str | None:
+    cookie = client.get_cookie(ORGANISER_COOKIE)
     return None if cookie is None else str(cookie.value)
 
 
@@ -81,29 +88,38 @@ def signed_in(client: Any, service: str) -> bool:
     return response.status_code == 200 and 'name="token"' not in response.get_data(as_text=True)
 
 
-def stored_sessions(redis_url: str, service: str) -> set[bytes]:
-    return set(redis.Redis.from_url(redis_url).keys(f"agora:{service}:organiser-session:*"))
+def stored_sessions(redis_url: str) -> set[bytes]:
+    return set(redis.Redis.from_url(redis_url).keys(f"{SESSION_KEY_PREFIX}*"))
+
+
+def session_key(session_id: str) -> bytes:
+    return f"{SESSION_KEY_PREFIX}{hash_token(session_id)}".encode()
 
 
 # --- sessions -----------------------------------------------------------------------------------
 
 
-def test_signing_out_ends_the_session_even_for_a_copied_cookie(service, make_app, redis_url):
-    client = make_app(service).test_client()
-    assert sign_in(client, service).status_code == 303
-    session_id = session_cookie(client, service)
+def test_one_sign_in_serves_every_service_and_signing_out_anywhere_ends_it(
+    service, make_app, redis_url
+):
+    apps = {name: make_app(name) for name in SERVICES}
+    browser = apps["registration"].test_client()
+    assert sign_in(browser).status_code == 303
+    session_id = session_cookie(browser)
     assert session_id and ORGANISER_TOKEN not in session_id
-    key = f"agora:{service}:organiser-session:{hash_token(session_id)}".encode()
-    assert key in stored_sessions(redis_url, service)
-    assert signed_in(client, service)
+    assert session_key(session_id) in stored_sessions(redis_url)
+    # The services share a host: the browser sends the one cookie to each of them.
+    clients = {name: app.test_client() for name, app in apps.items()}
+    for name, client in clients.items():
+        use_session(client, session_id)
+        assert signed_in(client, name), name
 
-    thief = make_app(service).test_client()
-    thief.set_cookie(f"{service}_organiser", session_id)
-    assert signed_in(thief, service)
-    assert client.post(SIGN_OUT[service]).status_code == 303
-    assert session_cookie(client, service) is None
-    assert key not in stored_sessions(redis_url, service)
-    assert not signed_in(thief, service)
+    response = clients[service].post(SIGN_OUT[service])
+    assert response.status_code == 303
+    assert session_cookie(clients[service]) is None
+    assert session_key(session_id) not in stored_sessions(redis_url)
+    for name, client in clients.items():
+        assert not signed_in(client, name), name  # a copied cookie is worth nothing now
 
 
 def test_revoking_a_token_ends_its_sessions_at_the_next_request(service, make_app, redis_url):
@@ -112,28 +128,104 @@ def test_revoking_a_token_ends_its_sessions_at_the_next_request(service, make_ap
     name = f"desk-{uuid.uuid4().hex[:8]}"
     token = runner.invoke(args=["organiser", "create-token", name]).output.strip()
     client = app.test_client()
-    assert sign_in(client, service, token).status_code == 303
+    with app.app_context():
+        session_id = start_session(app, LEGACY_ACCOUNT_ID, token)
+    use_session(client, session_id)
     assert signed_in(client, service)
 
     assert "revoked 1 token" in runner.invoke(args=["organiser", "revoke-token", name]).output
     assert not signed_in(client, service)
-    key = f"agora:{service}:organiser-session:{hash_token(session_cookie(client, service))}"
-    assert key.encode() not in stored_sessions(redis_url, service)
+    assert session_key(session_id) not in stored_sessions(redis_url)
+
+
+def test_a_disabled_or_unknown_account_is_not_signed_in_on_any_service(make_app):
+    apps = {name: make_app(name) for name in SERVICES}
+    account_id = uuid.uuid4().hex
+    for app in apps.values():
+        add_account(app, [("*", "admin")], account_id=account_id)
+    session_id = start_session(apps["registration"], account_id)
+    clients = {name: app.test_client() for name, app in apps.items()}
+    for name, client in clients.items():
+        use_session(client, session_id)
+        assert signed_in(client, name), name
+
+    # The account is disabled (version 2): each service refuses it from its own copy.
+    state, _token = account_state([("*", "admin")], account_id=account_id, version=2)
+    for app in apps.values():
+        apply_state(app, {**state, "disabled": True})
+    for name, client in clients.items():
+        assert not signed_in(client, name), name
+    # A session of an account a service does not know signs nobody in there.
+    stranger = start_session(apps["registration"], uuid.uuid4().hex)
+    use_session(clients["feedback"], stranger)
+    assert not signed_in(clients["feedback"], "feedback")
+
+
+def test_disabling_an_account_ends_all_its_sessions(make_app, redis_url):
+    app = make_app("registration")
+    account = add_account(app, [("*", "admin")])
+    sessions = app.extensions["organiser_sessions"]
+    first, second = start_session(app, account.id), start_session(app, account.id)
+    other = start_session(app, add_account(app, [("*", "viewer")]).id)
+    assert sessions.end_all(account.id)
+    assert sessions.account_id(first) is None and sessions.account_id(second) is None
+    assert sessions.account_id(other) is not None
+    assert {session_key(first), session_key(second)}.isdisjoint(stored_sessions(redis_url))
 
 
 def test_a_forged_or_unknown_session_id_is_not_signed_in(service, make_app):
     client = make_app(service).test_client()
-    client.set_cookie(f"{service}_organiser", "made-up")
+    use_session(client, "made-up")
     assert not signed_in(client, service)
 
 
-def test_with_redis_down_sign_in_fails_cleanly(service, make_app):
+def test_with_redis_down_sign_in_fails_cleanly_and_nobody_is_signed_in(service, make_app):
     from tests.helpers import free_port
 
-    client = make_app(service, redis_url=f"redis://127.0.0.1:{free_port()}/0").test_client()
-    response = sign_in(client, service)
-    assert response.status_code == 503
-    assert "Signing in is not possible right now" in response.get_data(as_text=True)
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    if service == "registration":
+        response = sign_in(make_app(service, redis_url=down).test_client())
+        assert response.status_code == 503
+        assert "Signing in is not possible right now" in response.get_data(as_text=True)
+        return
+    client = make_app(service, redis_url=down).test_client()
+    use_session(client, "some-session")
+    assert not signed_in(client, service)
+
+
+# --- the other services send organisers to the registration service's sign-in ----------------
+
+
+@pytest.mark.parametrize("service", ["feedback", "notifier"])
+def test_signing_in_elsewhere_leads_to_the_registration_sign_in_and_back(service, make_app):
+    app = make_app(service)
+    client = app.test_client()
+    public = app.extensions["settings"]
+    back = getattr(public, f"{service}_public_url")
+    page = client.get(ORGANISER_PAGE[service])
+    assert page.status_code == 302
+    response = client.get(page.headers["Location"])
+    assert response.status_code == 302
+    target = urlsplit(response.headers["Location"])
+    assert f"{target.scheme}://{target.netloc}" == public.public_base_url
+    assert target.path == REGISTRATION_SIGN_IN_PATH
+    assert parse_qs(target.query)["next"] == [back + ORGANISER_PAGE[service]]
+
+
+def test_the_registration_sign_in_leads_back_only_to_the_services_own_addresses(make_app):
+    app = make_app("registration")
+    settings = app.extensions["settings"]
+    for target, allowed in [
+        (settings.feedback_public_url + "/organiser/events/x", True),
+        (settings.notifier_public_url + "/messages?status=failed", True),
+        ("https://evil.example/organiser", False),
+        (settings.feedback_public_url.replace("http://", "http://user@") + "/x", False),
+        ("//evil.example/organiser", False),
+    ]:
+        client = app.test_client()
+        response = client.post(SIGN_IN, data={"token": ORGANISER_TOKEN, "next": target})
+        assert response.status_code == 303
+        assert (response.headers["Location"] == target) is allowed, target
 
 
 # --- cookies ------------------------------------------------------------------------------------
@@ -143,57 +235,55 @@ def set_cookies(response: Any) -> dict[str, str]:
     return {h.split("=", 1)[0]: h for h in response.headers.getlist("Set-Cookie")}
 
 
-def test_cookies_have_one_name_per_service_and_purpose(service, make_app):
-    client = make_app(service).test_client()
-    cookies = set_cookies(sign_in(client, service))
-    organiser = cookies[f"{service}_organiser"]
+def test_the_organiser_cookie_is_one_for_every_service(service, make_app):
+    registration = make_app("registration")
+    client = registration.test_client()
+    cookie = set_cookies(sign_in(client))[ORGANISER_COOKIE]
     for flag in ("HttpOnly", "SameSite=Lax", "Path=/"):
-        assert flag in organiser
-    assert "Secure" not in organiser  # served over plain HTTP here
-    flashed = set_cookies(client.post(SIGN_OUT[service]))
-    assert f"{service}_session" in flashed and "session" not in flashed
-    assert "SameSite=Lax" in flashed[f"{service}_session"]
+        assert flag in cookie
+    assert "Secure" not in cookie  # served over plain HTTP here
+    other = make_app(service).test_client()
+    use_session(other, session_cookie(client))
+    removed = set_cookies(other.post(SIGN_OUT[service]))[ORGANISER_COOKIE]
+    assert "Expires=Thu, 01 Jan 1970" in removed and "Path=/" in removed
 
 
 def test_cookies_are_secure_behind_https(service, make_app):
-    client = make_app(service, public_base_url="https://agora.example").test_client()
-    cookies = set_cookies(sign_in(client, service))
-    assert "Secure" in cookies[f"{service}_organiser"]
-    flashed = set_cookies(client.post(SIGN_OUT[service]))
-    assert "Secure" in flashed[f"{service}_session"]
-    lang = set_cookies(client.get(SIGN_IN[service] + "?lang=nl"))["lang"]
+    client = make_app("registration", public_base_url="https://agora.example").test_client()
+    cookies = set_cookies(sign_in(client))
+    assert "Secure" in cookies[ORGANISER_COOKIE]
+    flashed = set_cookies(client.post(SIGN_OUT["registration"]))
+    assert "Secure" in flashed["registration_session"]
+    app = make_app(service, public_base_url="https://agora.example")
+    lang = set_cookies(app.test_client().get("/accessibility?lang=nl"))["lang"]
     assert "Secure" in lang and "HttpOnly" in lang
 
 
-def test_a_secure_request_gets_secure_cookies(service, make_app):
-    client = make_app(service).test_client()
-    response = client.post(
-        SIGN_IN[service], data={"token": ORGANISER_TOKEN}, base_url="https://localhost"
-    )
-    assert "Secure" in set_cookies(response)[f"{service}_organiser"]
+def test_a_secure_request_gets_secure_cookies(make_app):
+    client = make_app("registration").test_client()
+    response = client.post(SIGN_IN, data={"token": ORGANISER_TOKEN}, base_url="https://localhost")
+    assert "Secure" in set_cookies(response)[ORGANISER_COOKIE]
 
 
 # --- limits -------------------------------------------------------------------------------------
 
 
-def test_each_service_counts_its_own_sign_in_failures(make_app):
-    apps = {service: make_app(service, rate_limits_enabled=True) for service in SERVICES}
+def test_the_sign_in_counts_wrong_tokens(make_app):
+    app = make_app("registration", rate_limits_enabled=True)
     client = address()
-    for service in SERVICES:
-        statuses = [
-            sign_in(apps[service].test_client(), service, "wrong", REMOTE_ADDR=client).status_code
-            for _ in range(6)
-        ]
-        assert statuses == [401] * 5 + [429], service
+    statuses = [
+        sign_in(app.test_client(), "wrong", REMOTE_ADDR=client).status_code for _ in range(6)
+    ]
+    assert statuses == [401] * 5 + [429]
 
 
 def test_signing_in_does_not_count_against_the_limit(make_app):
     app = make_app("registration", rate_limits_enabled=True)
     client = address()
     for _ in range(4):
-        assert sign_in(app.test_client(), "registration", REMOTE_ADDR=client).status_code == 303
-    assert sign_in(app.test_client(), "registration", "typo", REMOTE_ADDR=client).status_code == 401
-    assert sign_in(app.test_client(), "registration", REMOTE_ADDR=client).status_code == 303
+        assert sign_in(app.test_client(), REMOTE_ADDR=client).status_code == 303
+    assert sign_in(app.test_client(), "typo", REMOTE_ADDR=client).status_code == 401
+    assert sign_in(app.test_client(), REMOTE_ADDR=client).status_code == 303
 
 
 def test_wrong_bearer_tokens_get_429_on_every_organiser_api(service, make_app):
@@ -214,6 +304,18 @@ def test_wrong_bearer_tokens_get_429_on_every_organiser_api(service, make_app):
     assert ok.status_code in (200, 404)
     fresh = {"REMOTE_ADDR": address()}
     assert [client.get(path, environ_base=fresh).status_code for _ in range(25)] == [401] * 25
+
+
+def test_a_valid_token_outside_its_roles_is_403_and_not_a_guess(service, make_app):
+    app = make_app(service, rate_limits_enabled=True)
+    viewer = add_account(app, [("none", "viewer")])
+    client, attacker = app.test_client(), {"REMOTE_ADDR": address()}
+    statuses = [
+        client.get(ORGANISER_API[service], headers=viewer.headers, environ_base=attacker)
+        for _ in range(22)
+    ]
+    assert {response.status_code for response in statuses} == {403}
+    assert statuses[0].get_json()["code"] == 403
 
 
 def test_wrong_bearer_tokens_on_one_service_do_not_block_another(make_app):
@@ -243,8 +345,9 @@ def test_organiser_api_answers_are_kept_out_of_caches(service, make_app):
 
 
 def test_organiser_pages_are_kept_out_of_caches(service, make_app):
-    client = make_app(service).test_client()
-    sign_in(client, service)
+    app = make_app(service)
+    client = app.test_client()
+    use_session(client, start_session(app, "organiser-token", ORGANISER_TOKEN))
     assert signed_in(client, service)
     response = client.get(ORGANISER_PAGE[service])
     assert response.headers["Cache-Control"] == "no-store"
@@ -295,8 +398,14 @@ def test_next_with_a_control_character_is_refused(target):
 def test_sign_in_with_cr_lf_in_next_goes_to_the_landing_page(service, make_app):
     client = make_app(service).test_client()
     target = "/organiser/events/x\r\nSet-Cookie: evil=1"
-    page = client.get(SIGN_IN[service], query_string={"next": target})
+    if service != "registration":
+        response = client.get(SIGN_IN_ELSEWHERE[service], query_string={"next": target})
+        assert response.status_code == 302
+        assert "\n" not in response.headers["Location"]
+        assert "evil" not in unquote(response.headers["Location"])
+        return
+    page = client.get("/organiser/sign-in", query_string={"next": target})
     assert page.status_code == 200
-    response = client.post(SIGN_IN[service], data={"token": ORGANISER_TOKEN, "next": target})
+    response = client.post(SIGN_IN, data={"token": ORGANISER_TOKEN, "next": target})
     assert response.status_code == 303
     assert "\n" not in response.headers["Location"] and "evil" not in response.headers["Location"]

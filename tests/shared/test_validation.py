@@ -145,8 +145,11 @@ def test_a_path_with_a_control_character_is_a_404_before_the_view(path, status):
 
 SCHEMA_MODULES = (
     "services.registration.schemas",
+    "services.registration.accounts_api",
     "services.feedback.schemas",
     "services.notifier.schemas",
+    "shared.audit",
+    "shared.deadletters",
 )
 INPUT_SUFFIXES = ("In", "Patch", "Args", "Fields")
 

@@ -57,6 +57,7 @@ def test_processes_are_web_worker_relay_and_embedded_redis(environ, tmp_path):
         "registration-web",
         "registration-worker",
         "registration-relay",
+        "registration-holds",
         "notifier-web",
         "notifier-worker",
         "notifier-delivery",
