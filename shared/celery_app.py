@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery, Task
+from celery.app.amqp import AMQP
+from kombu.connection import Connection
 from kombu.entity import Queue
 
 from shared.config import Settings
@@ -16,9 +18,27 @@ VISIBILITY_TIMEOUT_SECONDS = 300
 CONFIG_MODULE_VARIABLE = "CELERY_CONFIG_MODULE"
 
 
+# After a broker outage, a worker tries again at most this long apart (kombu waits up to 30 s):
+# an event queued during the outage (a revoked token, an erasure) is acted on seconds after it.
+RECONNECT_MAX_SECONDS = 4
+
+
+class QuickReconnection(Connection):
+    """A broker connection that, once lost, is tried again every few seconds at most."""
+
+    def _ensure_connection(self, *args: Any, **kwargs: Any) -> Any:
+        if len(args) < 5:  # interval_max not given by position
+            kwargs.setdefault("interval_max", RECONNECT_MAX_SECONDS)
+        return super()._ensure_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+
+class QuickReconnectionAMQP(AMQP):  # type: ignore[misc]
+    Connection = QuickReconnection
+
+
 def make_celery(name: str, settings: Settings, queues: Sequence[str] = ()) -> Celery:
     """A Celery app on the settings' broker; a service defines its tasks on it (`tasks.py`)."""
-    app = Celery(name, broker=settings.redis_url)
+    app = Celery(name, broker=settings.redis_url, amqp=QuickReconnectionAMQP)
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
